@@ -1,0 +1,177 @@
+"""What an output keeps: selection rules, dedup and manual curation, as pure functions.
+
+The store streams candidate entries newest first; curate decides, entry by
+entry, and stops as soon as the output is full, so an output over a million
+stored entries reads only the pages it needs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from feedhub.models import OutputConfig, Rule, Selection, StoredEntry
+
+# Query parameters that identify a campaign or a click, never the story.
+_TRACKING = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|igshid|yclid|_hsenc|_hsmi"
+    r"|mkt_tok|oly_anon_id|oly_enc_id|vero_id|wt_mc|ref_src|spm)$",
+    re.IGNORECASE,
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+TITLE_WINDOW = timedelta(hours=48)
+
+
+def canonical_url(url: str) -> str:
+    """The form two links to the same story share: scheme/host lowercased,
+    default port, fragment and tracking parameters removed."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)
+    ]
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+
+
+def normalize_title(title: str) -> str:
+    """Casefolded words only, so punctuation or spacing never hides a duplicate."""
+    text = unicodedata.normalize("NFKC", title).casefold()
+    return " ".join(re.findall(r"\w+", text))
+
+
+@lru_cache(maxsize=512)
+def _compiled(rule: Rule) -> re.Pattern[str]:
+    if rule.match == "regex":
+        return re.compile("|".join(f"(?:{p})" for p in rule.patterns), re.IGNORECASE)
+    if rule.match == "equals":
+        return re.compile("|".join(re.escape(p) for p in rule.patterns), re.IGNORECASE)
+    # contains: whole words or phrases, so "AI" does not match "said"
+    words = "|".join(re.escape(p) for p in rule.patterns)
+    return re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
+
+
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _field_values(stored: StoredEntry, name: str) -> list[str]:
+    entry = stored.entry
+    if name == "title":
+        return [entry.title]
+    if name == "content":
+        return [_TAGS.sub(" ", v) for v in (entry.summary, entry.content) if v]
+    if name == "author":
+        return [v for a in entry.authors for v in (a.name, a.email) if v]
+    if name == "category":
+        return list(entry.categories)
+    if name == "link":
+        return [entry.link] if entry.link else []
+    if name == "source":
+        return [v for v in (stored.source.name, stored.source.title) if v]
+    if name == "language":
+        return [entry.language] if entry.language else []
+    raise ValueError(f"unknown rule field {name!r}")
+
+
+def rule_matches(rule: Rule, stored: StoredEntry) -> bool:
+    pattern = _compiled(rule)
+    for name in rule.fields:
+        for value in _field_values(stored, name):
+            if rule.match == "equals":
+                if any(value.strip().casefold() == p.casefold() for p in rule.patterns):
+                    return True
+            elif pattern.search(value):
+                return True
+    return False
+
+
+def keeps(rules: Sequence[Rule], stored: StoredEntry) -> bool:
+    """Rules apply in order; the first that matches decides.
+
+    When none matches, an output with any keep rule is a whitelist (drop),
+    otherwise everything else is kept.
+    """
+    for rule in rules:
+        if rule_matches(rule, stored):
+            return rule.action == "keep"
+    return not any(rule.action == "keep" for rule in rules)
+
+
+def sort_time(stored: StoredEntry, order: str) -> datetime:
+    return stored.updated if order == "updated" else stored.published
+
+
+class _Dedup:
+    """Same guid, same canonical link, or same title within 48 h: one story."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.links: set[str] = set()
+        self.titles: dict[str, list[datetime]] = {}
+
+    def seen(self, stored: StoredEntry, *, by_story: bool) -> bool:
+        if stored.public_id in self.ids:
+            return True
+        if not by_story:
+            return False
+        link = canonical_url(stored.entry.link) if stored.entry.link else None
+        if link and link in self.links:
+            return True
+        title = normalize_title(stored.entry.title)
+        when = stored.published
+        return bool(
+            title and any(abs(when - t) <= TITLE_WINDOW for t in self.titles.get(title, ()))
+        )
+
+    def add(self, stored: StoredEntry) -> None:
+        self.ids.add(stored.public_id)
+        if stored.entry.link:
+            self.links.add(canonical_url(stored.entry.link))
+        title = normalize_title(stored.entry.title)
+        if title:
+            self.titles.setdefault(title, []).append(stored.published)
+
+
+def select_entries(
+    output: OutputConfig,
+    candidates: Iterable[StoredEntry],
+    *,
+    now: datetime,
+    pinned: Sequence[StoredEntry] = (),
+    hidden: frozenset[int] | set[int] = frozenset(),
+) -> Selection:
+    """Choose an output's entries: pinned first, then the newest kept by the rules.
+
+    `candidates` must come newest first (by output.order) and already be
+    limited to the output's sources; earlier copies of a story must have been
+    marked duplicate by the store, so the first copy met here is the one kept.
+    """
+    oldest = now - output.max_age if output.max_age else None
+    if output.since and (oldest is None or output.since > oldest):
+        oldest = output.since
+    chosen: list[StoredEntry] = []
+    dedup = _Dedup()
+    for stored in pinned:
+        if stored.id not in hidden and not dedup.seen(stored, by_story=False):
+            chosen.append(stored)
+            dedup.add(stored)
+    for stored in candidates:
+        if len(chosen) >= output.limit:
+            break
+        if oldest is not None and sort_time(stored, output.order) < oldest:
+            break  # candidates are newest first: nothing older can qualify
+        if stored.id in hidden or dedup.seen(stored, by_story=output.dedup):
+            continue
+        if keeps(output.rules, stored):
+            chosen.append(stored)
+            dedup.add(stored)
+    return Selection(output, tuple(chosen[: max(output.limit, len(pinned))]))

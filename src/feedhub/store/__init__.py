@@ -1,0 +1,5 @@
+"""All SQL of feedhub lives behind this package: Store is its one door."""
+
+from feedhub.store.store import EntryFilter, SourceRow, SourceUpdate, Store, public_id_for
+
+__all__ = ["EntryFilter", "SourceRow", "SourceUpdate", "Store", "public_id_for"]

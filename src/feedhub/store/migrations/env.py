@@ -1,0 +1,15 @@
+"""Alembic environment: feedhub always hands in an open connection."""
+
+from alembic import context
+
+from feedhub.store.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
+    render_as_batch=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,632 @@
+"""Store: reads and writes sources, entries and curation with SQLAlchemy Core.
+
+Core rather than the ORM: feedhub moves rows in bulk between frozen
+dataclasses, and Core's bulk upserts are what issue 5 measured fastest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from feedhub.errors import StoreError
+from feedhub.models import Author, Enclosure, Entry, SourceConfig, SourceInfo, StoredEntry
+from feedhub.store.engine import make_engine, migrate
+from feedhub.store.schema import curation, entries, runs, source_tags, sources
+
+# Namespace of the UUIDv5 ids feedhub derives for entries whose own id is not
+# an absolute IRI (RFC 4287 4.2.6 requires one); fixed forever.
+ENTRY_NAMESPACE = uuid.UUID("5d0f5c4e-6f1c-4a5e-9a59-0c3f3c1f7e21")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def public_id_for(source_name: str, key: str) -> str:
+    """The id an entry is republished under: its own when it is a usable absolute IRI."""
+    if _SCHEME.match(key) and not re.search(r"[\s<>\"{}|\\^`]", key):
+        scheme = key.split(":", 1)[0].lower()
+        has_host = scheme not in ("http", "https") or bool(urlsplit(key).hostname)
+        if has_host and scheme not in ("javascript", "data", "sha256"):
+            return key
+    return "urn:uuid:" + str(uuid.uuid5(ENTRY_NAMESPACE, f"{source_name}\n{key}"))
+
+
+def short_id_for(public_id: str) -> str:
+    return hashlib.sha256(public_id.encode()).hexdigest()[:12]
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: int
+    name: str
+    url: str
+    config_url: str
+    enabled: bool
+    status: str
+    title: str | None = None
+    link: str | None = None
+    feed_id: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_fetch_at: datetime | None = None
+    last_success_at: datetime | None = None
+    next_fetch_at: datetime | None = None
+    consecutive_errors: int = 0
+    first_error_at: datetime | None = None
+    last_http_status: int | None = None
+    last_error: str | None = None
+    warning: str | None = None
+    interval_reason: str | None = None
+    hints: Mapping[str, Any] = field(default_factory=dict)
+    redirect_target: str | None = None
+    redirect_count: int = 0
+    redirect_first_seen: datetime | None = None
+    tags: tuple[str, ...] = ()
+    entry_count: int = 0
+
+    @property
+    def info(self) -> SourceInfo:
+        return SourceInfo(self.name, self.url, self.title, self.link, self.feed_id)
+
+
+@dataclass(frozen=True)
+class SourceUpdate:
+    """Everything one fetch attempt changes on a source's row (None: leave as is)."""
+
+    status: str
+    last_fetch_at: datetime
+    next_fetch_at: datetime | None
+    consecutive_errors: int
+    first_error_at: datetime | None
+    last_http_status: int | None
+    last_error: str | None
+    interval_reason: str
+    hints: Mapping[str, Any]
+    redirect_target: str | None
+    redirect_count: int
+    redirect_first_seen: datetime | None
+    warning: str | None = None
+    last_success_at: datetime | None = None
+    url: str | None = None  # a permanent move
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    title: str | None = None
+    link: str | None = None
+    feed_id: str | None = None
+    subtitle: str | None = None
+    language: str | None = None
+    parser: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    source_ids: tuple[int, ...] | None = None  # None: every source
+    order: str = "published"
+    since: datetime | None = None
+    include_duplicates: bool = True
+
+
+_SOURCE_FIELDS = [
+    c.name
+    for c in sources.columns
+    if c.name
+    not in ("claimed_by", "claim_expires_at", "created_at", "subtitle", "language", "parser")
+]
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
+        engine = make_engine(url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _begin(self) -> Any:
+        return _wrapped(self.engine.begin())
+
+    def _connect(self) -> Any:
+        return _wrapped(self.engine.connect())
+
+    # --- sources -----------------------------------------------------------
+
+    def sync_sources(self, configs: Sequence[SourceConfig], now: datetime) -> None:
+        """Make the sources table match feeds.toml; rows never vanish (entries stay)."""
+        with self._begin() as conn:
+            existing = {
+                r.name: r
+                for r in conn.execute(
+                    select(sources.c.id, sources.c.name, sources.c.config_url, sources.c.enabled)
+                )
+            }
+            wanted = {c.name for c in configs}
+            for config in configs:
+                row = existing.get(config.name)
+                if row is None:
+                    source_id = conn.execute(
+                        insert(sources).values(
+                            name=config.name,
+                            url=config.url,
+                            config_url=config.url,
+                            enabled=config.enabled,
+                            status="new",
+                            consecutive_errors=0,
+                            redirect_count=0,
+                            created_at=now,
+                            hints={},
+                        )
+                    ).inserted_primary_key[0]
+                else:
+                    source_id = row.id
+                    changes: dict[str, Any] = {}
+                    if row.config_url != config.url:
+                        # The person edited the URL: fetch the new one now. A URL
+                        # moved by a permanent redirect keeps config_url as it was.
+                        changes.update(
+                            url=config.url,
+                            config_url=config.url,
+                            next_fetch_at=None,
+                            redirect_target=None,
+                            redirect_count=0,
+                            etag=None,
+                            last_modified=None,
+                            body_hash=None,
+                        )
+                    if row.enabled != config.enabled:
+                        changes["enabled"] = config.enabled
+                    if changes:
+                        conn.execute(
+                            update(sources).where(sources.c.id == source_id).values(**changes)
+                        )
+                current = set(
+                    conn.execute(
+                        select(source_tags.c.tag).where(source_tags.c.source_id == source_id)
+                    ).scalars()
+                )
+                if current != set(config.tags):
+                    conn.execute(delete(source_tags).where(source_tags.c.source_id == source_id))
+                    if config.tags:
+                        conn.execute(
+                            insert(source_tags),
+                            [
+                                {"source_id": source_id, "tag": t}
+                                for t in dict.fromkeys(config.tags)
+                            ],
+                        )
+            gone = [r.id for name, r in existing.items() if name not in wanted and r.enabled]
+            if gone:
+                conn.execute(update(sources).where(sources.c.id.in_(gone)).values(enabled=False))
+
+    def sources(self, names: Iterable[str] | None = None) -> list[SourceRow]:
+        count = (
+            select(entries.c.source_id, func.count().label("n"))
+            .group_by(entries.c.source_id)
+            .subquery()
+        )
+        query = (
+            select(
+                *[sources.c[f] for f in _SOURCE_FIELDS],
+                func.coalesce(count.c.n, 0).label("entry_count"),
+            )
+            .outerjoin(count, count.c.source_id == sources.c.id)
+            .order_by(sources.c.name)
+        )
+        if names is not None:
+            query = query.where(sources.c.name.in_(list(names)))
+        with self._connect() as conn:
+            tags: dict[int, list[str]] = {}
+            for source_id, tag in conn.execute(
+                select(source_tags.c.source_id, source_tags.c.tag).order_by(source_tags.c.tag)
+            ):
+                tags.setdefault(source_id, []).append(tag)
+            return [_source_row(r, tuple(tags.get(r.id, ()))) for r in conn.execute(query)]
+
+    def source(self, name: str) -> SourceRow | None:
+        rows = self.sources([name])
+        return rows[0] if rows else None
+
+    def source_ids_for(self, names: Iterable[str], tags: Iterable[str]) -> tuple[int, ...]:
+        names, tags = list(names), list(tags)
+        if not names and not tags:
+            return ()
+        with self._connect() as conn:
+            ids = set(conn.execute(select(sources.c.id).where(sources.c.name.in_(names))).scalars())
+            ids |= set(
+                conn.execute(
+                    select(source_tags.c.source_id).where(source_tags.c.tag.in_(tags))
+                ).scalars()
+            )
+        return tuple(sorted(ids))
+
+    def claim(
+        self, source_ids: Sequence[int], *, worker: str, now: datetime, lease: timedelta
+    ) -> list[int]:
+        """Claim sources for one fetch; returns those this worker got.
+
+        One UPDATE ... WHERE claim is free, so two overlapping runs (cron, or
+        workers on several hosts) can never both take a source. An expired
+        lease is free again, so a killed run releases its claims by itself.
+        """
+        if not source_ids:
+            return []
+        free = or_(sources.c.claim_expires_at.is_(None), sources.c.claim_expires_at < now)
+        with self._begin() as conn:
+            rows = conn.execute(
+                update(sources)
+                .where(sources.c.id.in_(list(source_ids)), free)
+                .values(claimed_by=worker, claim_expires_at=now + lease)
+                .returning(sources.c.id)
+            )
+            return sorted(r.id for r in rows)
+
+    def release(self, source_ids: Sequence[int], *, worker: str) -> None:
+        if not source_ids:
+            return
+        with self._begin() as conn:
+            conn.execute(
+                update(sources)
+                .where(sources.c.id.in_(list(source_ids)), sources.c.claimed_by == worker)
+                .values(claimed_by=None, claim_expires_at=None)
+            )
+
+    def set_source_state(self, name: str, **values: Any) -> None:
+        with self._begin() as conn:
+            conn.execute(update(sources).where(sources.c.name == name).values(**values))
+
+    def save_fetch(
+        self,
+        source: SourceRow,
+        change: SourceUpdate,
+        new_entries: Sequence[Entry] = (),
+        *,
+        now: datetime,
+    ) -> tuple[int, int]:
+        """Record one attempt and its entries in ONE transaction; returns (new, updated).
+
+        Either everything of the attempt is stored or nothing is, so a crash
+        or a locked database never leaves a half-written source.
+        """
+        values = {k: v for k, v in vars(change).items() if v is not None or k in _ALWAYS_SET}
+        values["hints"] = dict(change.hints)
+        values.update(claimed_by=None, claim_expires_at=None)
+        with self._begin() as conn:
+            new, changed = (
+                self._upsert_entries(conn, source, new_entries, now) if new_entries else (0, 0)
+            )
+            conn.execute(update(sources).where(sources.c.id == source.id).values(**values))
+        return new, changed
+
+    def _upsert_entries(
+        self, conn: Connection, source: SourceRow, batch: Sequence[Entry], now: datetime
+    ) -> tuple[int, int]:
+        hashes = {key_hash(e.key): e for e in batch}
+        known: dict[str, tuple[int, str, datetime]] = {}
+        keys = list(hashes)
+        for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+            chunk = keys[start : start + 500]
+            for row in conn.execute(
+                select(
+                    entries.c.id,
+                    entries.c.key_hash,
+                    entries.c.content_hash,
+                    entries.c.first_seen_at,
+                ).where(entries.c.source_id == source.id, entries.c.key_hash.in_(chunk))
+            ):
+                known[row.key_hash] = (row.id, row.content_hash, row.first_seen_at)
+        inserts, updates = [], []
+        for digest, entry in hashes.items():
+            if digest not in known:
+                inserts.append(_entry_values(source.name, source.id, digest, entry, now, now))
+            elif known[digest][1] != entry.content_hash:
+                row_id, _, first_seen = known[digest]
+                values = _entry_values(source.name, source.id, digest, entry, first_seen, now)
+                for immutable in (
+                    "source_id",
+                    "key_hash",
+                    "key",
+                    "public_id",
+                    "short_id",
+                    "first_seen_at",
+                ):
+                    values.pop(immutable)
+                values["row_id"] = row_id
+                updates.append(values)
+        if inserts:
+            conn.execute(_insert_ignoring_conflicts(conn), inserts)
+        if updates:
+            stmt = update(entries).where(entries.c.id == _bind("row_id"))
+            conn.execute(stmt, updates)
+        return len(inserts), len(updates)
+
+    # --- entries -----------------------------------------------------------
+
+    def iter_entries(self, flt: EntryFilter, *, batch: int = 200) -> Iterator[StoredEntry]:
+        """Entries newest first, in keyset pages, so curate can stop early."""
+        sort = entries.c.sort_updated if flt.order == "updated" else entries.c.sort_published
+        query = (
+            select(
+                entries,
+                sources.c.name.label("source_name"),
+                sources.c.url.label("source_url"),
+                sources.c.title.label("source_title"),
+                sources.c.link.label("source_link"),
+                sources.c.feed_id.label("source_feed_id"),
+            )
+            .join(sources, sources.c.id == entries.c.source_id)
+            .order_by(sort.desc(), entries.c.id.desc())
+            .limit(batch)
+        )
+        if flt.source_ids is not None:
+            if not flt.source_ids:
+                return
+            query = query.where(entries.c.source_id.in_(flt.source_ids))
+        if flt.since is not None:
+            query = query.where(sort >= flt.since)
+        if not flt.include_duplicates:
+            query = query.where(entries.c.duplicate_of.is_(None))
+        last: tuple[datetime, int] | None = None
+        while True:
+            page_query = query
+            if last is not None:
+                page_query = query.where(
+                    or_(sort < last[0], and_(sort == last[0], entries.c.id < last[1]))
+                )
+            with self._connect() as conn:
+                rows = list(conn.execute(page_query))
+            for row in rows:
+                yield _stored_entry(row)
+            if len(rows) < batch:
+                return
+            last_row = rows[-1]
+            last = (
+                last_row.sort_updated if flt.order == "updated" else last_row.sort_published,
+                last_row.id,
+            )
+
+    def entries_by_ids(self, ids: Sequence[int]) -> list[StoredEntry]:
+        if not ids:
+            return []
+        query = (
+            select(
+                entries,
+                sources.c.name.label("source_name"),
+                sources.c.url.label("source_url"),
+                sources.c.title.label("source_title"),
+                sources.c.link.label("source_link"),
+                sources.c.feed_id.label("source_feed_id"),
+            )
+            .join(sources, sources.c.id == entries.c.source_id)
+            .where(entries.c.id.in_(list(ids)))
+        )
+        with self._connect() as conn:
+            found = {row.id: _stored_entry(row) for row in conn.execute(query)}
+        return [found[i] for i in ids if i in found]
+
+    def find_entries(self, short_id: str) -> list[StoredEntry]:
+        with self._connect() as conn:
+            ids = list(
+                conn.execute(
+                    select(entries.c.id)
+                    .where(entries.c.short_id.startswith(short_id.lower()))
+                    .limit(5)
+                ).scalars()
+            )
+        return self.entries_by_ids(ids)
+
+    def count_entries(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
+
+    # --- curation ----------------------------------------------------------
+
+    def curation(self, output: str) -> tuple[list[int], set[int]]:
+        """(pinned ids, newest pin first; hidden ids) for one output."""
+        with self._connect() as conn:
+            rows = list(
+                conn.execute(
+                    select(curation.c.entry_id, curation.c.action, curation.c.output)
+                    .where(curation.c.output.in_([output, "*"]))
+                    .order_by(curation.c.created_at.desc())
+                )
+            )
+        pinned = [r.entry_id for r in rows if r.action == "pin" and r.output == output]
+        hidden = {r.entry_id for r in rows if r.action == "hide"}
+        return pinned, hidden
+
+    def set_curation(
+        self, entry_id: int, output: str, action: str, *, on: bool, now: datetime
+    ) -> bool:
+        """Pin/hide (on) or unpin/unhide (off); returns whether anything changed."""
+        key = and_(
+            curation.c.entry_id == entry_id,
+            curation.c.output == output,
+            curation.c.action == action,
+        )
+        with self._begin() as conn:
+            exists = conn.execute(
+                select(func.count()).select_from(curation).where(key)
+            ).scalar_one()
+            if on and not exists:
+                conn.execute(
+                    insert(curation).values(
+                        entry_id=entry_id, output=output, action=action, created_at=now
+                    )
+                )
+                return True
+            if not on and exists:
+                conn.execute(delete(curation).where(key))
+                return True
+        return False
+
+    # --- runs --------------------------------------------------------------
+
+    def record_run(self, started: datetime, finished: datetime, counts: Mapping[str, int]) -> None:
+        with self._begin() as conn:
+            conn.execute(insert(runs).values(started_at=started, finished_at=finished, **counts))
+
+    def last_run(self) -> dict[str, Any] | None:
+        with self._connect() as conn:
+            row = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(1)).first()
+        return dict(row._mapping) if row else None
+
+
+_ALWAYS_SET = {
+    "next_fetch_at",
+    "first_error_at",
+    "last_http_status",
+    "last_error",
+    "warning",
+    "redirect_target",
+    "redirect_first_seen",
+}
+
+
+class _wrapped:
+    """Turns SQLAlchemy errors into StoreError at the boundary, with the cause."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    def __enter__(self) -> Connection:
+        try:
+            return self.context.__enter__()  # type: ignore[no-any-return]
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            self.context.__exit__(*exc_info)
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
+        if exc_info[1] is not None and isinstance(exc_info[1], SQLAlchemyError):
+            raise _store_error(exc_info[1]) from exc_info[1]
+
+
+def _store_error(exc: SQLAlchemyError) -> StoreError:
+    if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
+        return StoreError("the database is locked by another process (waited, gave up)")
+    return StoreError(f"database error: {getattr(exc, 'orig', None) or exc}")
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _insert_ignoring_conflicts(conn: Connection) -> Any:
+    """INSERT that skips rows another writer stored first (issue 7: idempotent upserts)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(entries).on_conflict_do_nothing(index_elements=["source_id", "key_hash"])
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(entries).on_conflict_do_nothing(
+            index_elements=["source_id", "key_hash"]
+        )
+    return insert(entries)
+
+
+def canonical_link(link: str | None) -> str | None:
+    from feedhub.curate import canonical_url
+
+    return canonical_url(link) if link else None
+
+
+def normalized_title(title: str) -> str | None:
+    from feedhub.curate import normalize_title
+
+    return normalize_title(title) or None
+
+
+def _entry_values(
+    source_name: str, source_id: int, digest: str, entry: Entry, first_seen: datetime, now: datetime
+) -> dict[str, Any]:
+    public_id = public_id_for(source_name, entry.key)
+    published = entry.published or first_seen
+    return {
+        "source_id": source_id,
+        "key_hash": digest,
+        "key": entry.key,
+        "public_id": public_id,
+        "short_id": short_id_for(public_id),
+        "title": entry.title,
+        "link": entry.link,
+        "canonical_link": canonical_link(entry.link),
+        "title_norm": normalized_title(entry.title),
+        "published": entry.published,
+        "updated": entry.updated,
+        "first_seen_at": first_seen,
+        "changed_at": now,
+        "sort_published": published,
+        "sort_updated": entry.updated or published,
+        "summary": entry.summary,
+        "content": entry.content,
+        "authors": [vars(a) for a in entry.authors],
+        "categories": list(entry.categories),
+        "enclosures": [vars(e) for e in entry.enclosures],
+        "comments": entry.comments,
+        "language": entry.language,
+        "guid_is_permalink": entry.guid_is_permalink,
+        "content_hash": entry.content_hash,
+    }
+
+
+def _stored_entry(row: Row[Any]) -> StoredEntry:
+    entry = Entry(
+        key=row.key,
+        title=row.title,
+        link=row.link,
+        published=row.published,
+        updated=row.updated,
+        authors=tuple(Author(**a) for a in row.authors or ()),
+        categories=tuple(row.categories or ()),
+        summary=row.summary,
+        content=row.content,
+        enclosures=tuple(Enclosure(**e) for e in row.enclosures or ()),
+        comments=row.comments,
+        language=row.language,
+        guid_is_permalink=row.guid_is_permalink,
+        content_hash=row.content_hash,
+    )
+    source = SourceInfo(
+        row.source_name, row.source_url, row.source_title, row.source_link, row.source_feed_id
+    )
+    return StoredEntry(
+        row.id, row.short_id, row.public_id, source, entry, row.first_seen_at, row.changed_at
+    )
+
+
+def _source_row(row: Row[Any], tags: tuple[str, ...]) -> SourceRow:
+    data = dict(row._mapping)
+    data["hints"] = data.get("hints") or {}
+    return SourceRow(tags=tags, **data)

@@ -1,0 +1,415 @@
+"""The orchestrator: the story of one run, and of one source's update, top to bottom.
+
+A run: sync feeds.toml into the store, pick the due sources, claim them,
+fetch them concurrently, and for each result decide what changed, store it
+in one transaction, schedule the next attempt; then rebuild the outputs
+whose entries changed. A source's failure is recorded on its row and never
+raised through the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import os
+import random
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from feedhub.curate import select_entries
+from feedhub.errors import ConfigError, FeedhubError, ParseError, StoreError
+from feedhub.fetch import Fetcher
+from feedhub.generate import generate_output
+from feedhub.models import (
+    Config,
+    Entry,
+    FeedMeta,
+    FetchRequest,
+    FetchResult,
+    OutputConfig,
+    Selection,
+    StoredEntry,
+)
+from feedhub.normalize import normalize_entries
+from feedhub.parse import parse_document
+from feedhub.sources import (
+    CacheHints,
+    Outcome,
+    SourceState,
+    body_unchanged,
+    hints_from_headers,
+    is_due,
+    merge_hints,
+    next_state,
+)
+from feedhub.store import EntryFilter, SourceRow, SourceUpdate, Store
+
+Clock = Callable[[], datetime]
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+    def step(self, source: str, outcome: str) -> None: ...
+
+
+CLAIM_LEASE = timedelta(minutes=10)
+# An empty output still needs an <updated>; a constant keeps rebuilds byte-identical.
+EMPTY_OUTPUT_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
+STATE_FILE = ".feedhub-outputs.json"
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunSummary:
+    fetched: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    entries_new: int = 0
+    entries_updated: int = 0
+    outputs_written: int = 0
+    skipped: int = 0  # due sources another run had claimed
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (source, error)
+    changed_sources: set[str] = field(default_factory=set)
+
+    def line(self) -> str:
+        text = (
+            f"{self.fetched} fetched, {self.not_modified} not modified, {self.failed} failed; "
+            f"{self.entries_new} new, {self.entries_updated} updated entries; "
+            f"{self.outputs_written} output files written"
+        )
+        return text + (f"; {self.skipped} claimed by another run" if self.skipped else "")
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "fetched": self.fetched,
+            "not_modified": self.not_modified,
+            "failed": self.failed,
+            "entries_new": self.entries_new,
+            "entries_updated": self.entries_updated,
+            "outputs_written": self.outputs_written,
+        }
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What parse + normalize hand back for one body (picklable, for worker processes)."""
+
+    meta: FeedMeta
+    entries: tuple[Entry, ...]
+    version: str
+    warning: str | None
+
+
+def parse_body(body: bytes, url: str, headers: dict[str, str], now: datetime) -> Parsed:
+    """parse -> normalize for one document; runs in an executor, off the event loop."""
+    feed = parse_document(body, url=url, headers=headers)
+    entries = normalize_entries(feed, source_url=url, now=now)
+    return Parsed(feed.meta, entries, feed.version, feed.bozo)
+
+
+def state_of(row: SourceRow) -> SourceState:
+    return SourceState(
+        status=row.status,  # type: ignore[arg-type]
+        consecutive_errors=row.consecutive_errors,
+        first_error_at=row.first_error_at,
+        hints=CacheHints.from_json(row.hints),
+        redirect_target=row.redirect_target,
+        redirect_count=row.redirect_count,
+        redirect_first_seen=row.redirect_first_seen,
+        next_fetch_at=row.next_fetch_at,
+        interval_reason=row.interval_reason,  # type: ignore[arg-type]
+    )
+
+
+def due_sources(
+    rows: Iterable[SourceRow], now: datetime, *, force: bool, names: Sequence[str] | None
+) -> list[SourceRow]:
+    """Which sources to fetch now. Naming a source forces it (but see is_due)."""
+    wanted = set(names) if names else None
+    return [
+        row
+        for row in rows
+        if row.enabled
+        and (wanted is None or row.name in wanted)
+        and is_due(state_of(row), now, force=force or wanted is not None)
+    ]
+
+
+class Updater:
+    """Runs fetches for one configuration against one store."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock = system_clock,
+        rng: random.Random | None = None,
+        executor: Executor | None = None,
+        worker_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.executor = executor
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.progress = progress
+        self.source_configs = {s.name: s for s in config.sources}
+
+    # --- a run -------------------------------------------------------------
+
+    def run(self, *, force: bool = False, names: Sequence[str] | None = None) -> RunSummary:
+        return asyncio.run(self.run_async(force=force, names=names))
+
+    async def run_async(
+        self, *, force: bool = False, names: Sequence[str] | None = None
+    ) -> RunSummary:
+        started = self.clock()
+        summary = RunSummary()
+        self.store.sync_sources(self.config.sources, started)
+        due = due_sources(self.store.sources(), started, force=force, names=names)
+        claimed = set(
+            self.store.claim(
+                [r.id for r in due], worker=self.worker_id, now=started, lease=CLAIM_LEASE
+            )
+        )
+        summary.skipped = len(due) - len(claimed)
+        rows = {r.name: r for r in due if r.id in claimed}
+        if self.progress:
+            self.progress.start(len(rows))
+        try:
+            if rows:
+                requests = [
+                    FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows.values()
+                ]
+                async with Fetcher(self.config.settings) as fetcher:
+                    async for result in fetcher.fetch_all(requests):
+                        await self.update_source(rows[result.source_name], result, summary)
+        finally:
+            self.store.release(sorted(claimed), worker=self.worker_id)
+        summary.outputs_written = len(self.build(changed_sources=summary.changed_sources))
+        self.store.record_run(started, self.clock(), summary.counts())
+        return summary
+
+    # --- one source ----------------------------------------------------------
+
+    async def update_source(self, row: SourceRow, result: FetchResult, summary: RunSummary) -> None:
+        """fetched bytes -> (unchanged? parse -> normalize) -> store -> schedule."""
+        now = self.clock()
+        previous = state_of(row)
+        header_hints = hints_from_headers(result.headers, status=result.status, now=now)
+        change: dict[str, object] = {}
+        parsed: Parsed | None = None
+        if result.not_modified:
+            outcome = Outcome("not-modified", result.status)
+        elif not result.ok:
+            gone = result.status == 410
+            outcome = Outcome("gone" if gone else "error", result.status, result.error)
+        else:
+            assert result.body is not None
+            unchanged, digest = body_unchanged(row.body_hash, result.body)
+            change.update(body_hash=digest, etag=result.headers.get("etag"),
+                          last_modified=result.headers.get("last-modified"))  # fmt: skip
+            if unchanged:  # the server ignores conditional GET; nothing to parse
+                outcome = Outcome("not-modified", result.status)
+            else:
+                try:
+                    parsed = await self._parse(result, now)
+                    outcome = Outcome("ok", result.status)
+                except ParseError as exc:
+                    outcome = Outcome("error", result.status, f"not a feed: {exc}")
+                    change.update(body_hash=None)  # try parsing again next time
+        hints = merge_hints(
+            previous.hints, header_hints, status=result.status,
+            document=parsed.meta if parsed else None,
+        )  # fmt: skip
+        source = self.source_configs.get(row.name)
+        interval = (source.interval if source else None) or self.config.settings.interval
+        step = next_state(
+            previous, outcome, now=now, interval=interval,
+            interval_explicit=bool(source and source.interval_explicit), hints=hints,
+            permanent_redirect=result.permanent_redirect, rng=self.rng,
+        )  # fmt: skip
+        state = step.state
+        update = SourceUpdate(
+            status=state.status,
+            last_fetch_at=now,
+            next_fetch_at=state.next_fetch_at,
+            consecutive_errors=state.consecutive_errors,
+            first_error_at=state.first_error_at,
+            last_http_status=result.status,
+            last_error=outcome.error,
+            interval_reason=state.interval_reason or "config",
+            hints=state.hints.to_json(),
+            redirect_target=state.redirect_target,
+            redirect_count=state.redirect_count,
+            redirect_first_seen=state.redirect_first_seen,
+            last_success_at=now if outcome.kind in ("ok", "not-modified") else None,
+            url=step.move_to,
+            warning=parsed.warning if parsed else (row.warning if outcome.kind != "ok" else None),
+        )
+        if outcome.kind == "not-modified" and result.not_modified:
+            update = replace(update, etag=result.headers.get("etag") or row.etag)
+        if parsed is not None:
+            meta = parsed.meta
+            update = replace(update, title=meta.title, link=meta.link, feed_id=meta.id,
+                             subtitle=meta.subtitle, language=meta.language,
+                             parser=parsed.version)  # fmt: skip
+        update = replace(update, **change)  # type: ignore[arg-type]
+        try:
+            new, updated = self.store.save_fetch(
+                row, update, parsed.entries if parsed else (), now=now
+            )
+        except StoreError as exc:
+            summary.failed += 1
+            summary.failures.append((row.name, f"could not store: {exc}"))
+            return
+        self._count(summary, row.name, outcome, new, updated)
+
+    async def _parse(self, result: FetchResult, now: datetime) -> Parsed:
+        assert result.body is not None
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self.executor, parse_body, result.body, result.final_url, dict(result.headers), now
+            )
+        except FeedhubError:
+            raise
+        except Exception as exc:  # a parser bug must cost one source, not the run
+            raise ParseError(f"parser failed: {type(exc).__name__}: {exc}") from exc
+
+    def _count(
+        self, summary: RunSummary, name: str, outcome: Outcome, new: int, updated: int
+    ) -> None:
+        if outcome.kind == "ok":
+            summary.fetched += 1
+        elif outcome.kind == "not-modified":
+            summary.not_modified += 1
+        else:
+            summary.failed += 1
+            summary.failures.append((name, outcome.error or outcome.kind))
+        summary.entries_new += new
+        summary.entries_updated += updated
+        if new or updated:
+            summary.changed_sources.add(name)
+        if self.progress:
+            self.progress.step(name, outcome.kind)
+
+    # --- outputs -------------------------------------------------------------
+
+    def build(self, *, changed_sources: set[str] | None = None) -> list[Path]:
+        """Rebuild outputs; with changed_sources, only those that could have changed.
+
+        An output is also rebuilt when its configuration changed since its last
+        build or one of its files is missing, so editing feeds.toml takes effect
+        on the next fetch.
+        """
+        settings = self.config.settings
+        state_path = settings.output_dir / STATE_FILE
+        previous = _read_state(state_path)
+        current: dict[str, str] = {}
+        written: list[Path] = []
+        rows = {r.name: r for r in self.store.sources()}
+        for output in self.config.outputs:
+            fingerprint = output_fingerprint(output, settings.base_url)
+            current[output.name] = fingerprint
+            members = output_source_names(output, rows.values())
+            stale = (
+                changed_sources is None
+                or previous.get(output.name) != fingerprint
+                or bool(members & changed_sources)
+                or not all(p.exists() for p in output_paths(output, settings.output_dir))
+            )
+            if stale:
+                written += self.build_output(output, [rows[n].id for n in sorted(members)])
+        if current != previous:
+            from feedhub.generate import write_if_changed
+
+            write_if_changed(state_path, json.dumps(current, sort_keys=True).encode())
+        return written
+
+    def build_output(self, output: OutputConfig, source_ids: Sequence[int]) -> list[Path]:
+        selection = select_for_output(self.store, output, source_ids, now=self.clock())
+        directory = self.config.settings.output_dir
+        if output.private_token:
+            directory = directory / output.private_token
+        return generate_output(
+            selection, output_dir=directory, base_url=output_base_url(self.config, output)
+        )
+
+
+def select_for_output(
+    store: Store, output: OutputConfig, source_ids: Sequence[int], *, now: datetime
+) -> Selection:
+    pinned_ids, hidden = store.curation(output.name)
+    flt = EntryFilter(source_ids=tuple(source_ids), order=output.order)
+    return select_entries(
+        output, store.iter_entries(flt), now=now,
+        pinned=store.entries_by_ids(pinned_ids), hidden=hidden,
+    )  # fmt: skip
+
+
+def recent_entries(
+    config: Config,
+    store: Store,
+    *,
+    source: str | None = None,
+    output: str | None = None,
+    limit: int = 20,
+    now: datetime,
+) -> list[StoredEntry]:
+    """Newest entries of one source, of one output (as it publishes them), or of all."""
+    rows = store.sources()
+    if output is not None:
+        chosen = next((o for o in config.outputs if o.name == output), None)
+        if chosen is None:
+            raise ConfigError(str(config.path), "--output", f"no output named {output!r}")
+        ids = [r.id for r in rows if r.name in output_source_names(chosen, rows)]
+        selection = select_for_output(store, chosen, ids, now=now)
+        return list(selection.entries[:limit])
+    flt = EntryFilter()
+    if source is not None:
+        match = [r.id for r in rows if r.name == source]
+        if not match:
+            raise ConfigError(str(config.path), "--source", f"no source named {source!r}")
+        flt = EntryFilter(source_ids=tuple(match))
+    return list(itertools.islice(store.iter_entries(flt, batch=limit), limit))
+
+
+def output_source_names(output: OutputConfig, rows: Iterable[SourceRow]) -> set[str]:
+    tags = set(output.tags)
+    return {r.name for r in rows if r.name in output.sources or tags.intersection(r.tags)}
+
+
+def output_base_url(config: Config, output: OutputConfig) -> str:
+    base = config.settings.base_url
+    return f"{base}{output.private_token}/" if output.private_token else base
+
+
+def output_paths(output: OutputConfig, output_dir: Path) -> list[Path]:
+    directory = output_dir / output.private_token if output.private_token else output_dir
+    return [directory / f"{output.name}.{fmt}" for fmt in output.formats]
+
+
+def output_fingerprint(output: OutputConfig, base_url: str) -> str:
+    return hashlib.sha256(repr((output, base_url)).encode()).hexdigest()[:16]
+
+
+def _read_state(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
