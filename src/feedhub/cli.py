@@ -29,22 +29,26 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("feedhub")
 
 
+CONFIG_HELP = "The feeds.toml to use [env FEEDHUB_CONFIG; default ./feeds.toml]."
+
+
 def config_option(command: F) -> F:
+    """--config on every command, and before it: `feedhub --config X fetch` works too."""
     return click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
-        default="feeds.toml",
-        show_default=True,
-        envvar="FEEDHUB_CONFIG",
-        show_envvar=True,
-        help="The feeds.toml to use.",
+        default=None,
+        help=CONFIG_HELP,
     )(command)
 
 
-def load(config_path: Path) -> Config:
+def load(config_path: Path | None) -> Config:
     from feedhub.config import load_config
 
+    if config_path is None:
+        root = click.get_current_context().find_root()
+        config_path = root.params.get("config_path") or Path("feeds.toml")
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -79,7 +83,14 @@ def iso(moment: datetime | None) -> str | None:
 @click.version_option(__version__, prog_name="feedhub")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
-def main(verbose: int, quiet: bool) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="FEEDHUB_CONFIG",
+    help=CONFIG_HELP,
+)
+def main(verbose: int, quiet: bool, config_path: Path | None) -> None:
     """feedhub: follow many feeds, republish curated ones.
 
     \b
@@ -137,7 +148,7 @@ class _Bar:
 @config_option
 @click.option("--all", "force", is_flag=True, help="Fetch every source, due or not.")
 @click.option("--source", "names", multiple=True, metavar="NAME", help="Fetch only this source.")
-def fetch(config_path: Path, force: bool, names: tuple[str, ...]) -> None:
+def fetch(config_path: Path | None, force: bool, names: tuple[str, ...]) -> None:
     """Fetch the sources that are due, store new entries, rebuild outputs.
 
     Exit status: 0 when every source was fine, 1 when some failed (the others
@@ -173,7 +184,7 @@ def fetch(config_path: Path, force: bool, names: tuple[str, ...]) -> None:
 
 @main.command()
 @config_option
-def build(config_path: Path) -> None:
+def build(config_path: Path | None) -> None:
     """Rebuild every output from the database, without fetching.
 
     \b
@@ -195,7 +206,7 @@ def build(config_path: Path) -> None:
 @main.command("sources")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
-def list_sources(config_path: Path, as_json: bool) -> None:
+def list_sources(config_path: Path | None, as_json: bool) -> None:
     """Show each source: status, last fetch, next due, errors.
 
     \b
@@ -253,7 +264,7 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON objects for scripts.")
 def entries(
-    config_path: Path, source: str | None, output: str | None, limit: int, as_json: bool
+    config_path: Path | None, source: str | None, output: str | None, limit: int, as_json: bool
 ) -> None:
     """Show recent entries, newest first, with their short ids.
 
@@ -291,7 +302,7 @@ def entries(
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-def serve(config_path: Path, host: str, port: int) -> None:
+def serve(config_path: Path | None, host: str, port: int) -> None:
     """Serve the output directory over HTTP (ETag, 304, gzip).
 
     \b

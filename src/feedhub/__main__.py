@@ -1,0 +1,3 @@
+from feedhub.cli import main
+
+main()
