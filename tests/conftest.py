@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,3 +32,48 @@ def require_atom_validators() -> tuple[Path, Path]:
     if shutil.which("jing") is None or shutil.which("xmllint") is None:
         pytest.skip("jing and xmllint are not installed (apt-get install jing libxml2-utils)")
     return rnc, sch
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL server for tests, or None (then those tests skip, saying why).
+
+    .ci/run sets FEEDHUB_REQUIRE_POSTGRES, so in CI a missing server fails loudly.
+    """
+    url = os.environ.get("FEEDHUB_TEST_DATABASE_URL")
+    if not url and os.environ.get("FEEDHUB_REQUIRE_POSTGRES"):
+        raise RuntimeError("FEEDHUB_REQUIRE_POSTGRES is set but FEEDHUB_TEST_DATABASE_URL is not")
+    return url
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    base = postgres_url()
+    if not base:
+        pytest.skip("no PostgreSQL: set FEEDHUB_TEST_DATABASE_URL=postgresql+psycopg://...")
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        if os.environ.get("FEEDHUB_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL at {base} not usable: {exc}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on a real SQLite file and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'feedhub.db'}"
+    return str(request.getfixturevalue("pg_url"))

@@ -1,0 +1,190 @@
+"""The store on a real SQLite file and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from feedhub.errors import StoreError
+from feedhub.models import Author, Enclosure, Entry, SourceConfig
+from feedhub.store import EntryFilter, SourceUpdate, Store, public_id_for
+from feedhub.store.engine import current_revision
+from feedhub.store.schema import SCHEMA_REVISION, metadata
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def entry(key: str, title: str = "t", **kw: object) -> Entry:
+    base = Entry(key=key, title=title, link=f"https://e.example/{key}", content_hash=f"h-{title}")
+    return base.replace(**kw)
+
+
+def attempt(**kw: object) -> SourceUpdate:
+    values: dict[str, object] = dict(
+        status="ok", last_fetch_at=NOW, next_fetch_at=NOW + timedelta(hours=1),
+        consecutive_errors=0, first_error_at=None, last_http_status=200, last_error=None,
+        interval_reason="config", hints={}, redirect_target=None, redirect_count=0,
+        redirect_first_seen=None,
+    )  # fmt: skip
+    values.update(kw)
+    return SourceUpdate(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    s = Store.open(db_url)
+    s.sync_sources([SourceConfig("a", "https://a.example/feed", ("x",)), SourceConfig("b", "https://b.example/feed")], NOW)  # fmt: skip
+    return s
+
+
+def test_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store = Store.open(db_url)
+    assert current_revision(store.engine) == SCHEMA_REVISION
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    store = Store.open(url)
+    store.sync_sources([SourceConfig("a", "https://a.example/feed")], NOW)
+    store.close()
+    again = Store.open(url)
+    assert [s.name for s in again.sources()] == ["a"]
+
+
+def test_sqlite_is_tuned(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'f.db'}")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_new_changed_and_unchanged_entries(store: Store) -> None:
+    a = store.source("a")
+    assert a is not None
+    new, updated = store.save_fetch(a, attempt(), [entry("1", "one"), entry("2", "two")], now=NOW)
+    assert (new, updated) == (2, 0)
+    first = {e.entry.key: e for e in store.iter_entries(EntryFilter())}
+    later = NOW + timedelta(hours=1)
+    new, updated = store.save_fetch(
+        a, attempt(), [entry("1", "one"), entry("2", "two!")], now=later
+    )
+    assert (new, updated) == (0, 1)
+    after = {e.entry.key: e for e in store.iter_entries(EntryFilter())}
+    assert after["2"].entry.title == "two!"
+    assert after["2"].id == first["2"].id and after["2"].public_id == first["2"].public_id
+    assert after["2"].first_seen == NOW and after["2"].changed_at == later
+    assert after["1"].changed_at == NOW  # unchanged: not rewritten
+
+
+def test_fields_round_trip_in_utc(store: Store) -> None:
+    a = store.source("a")
+    assert a is not None
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    full = entry(
+        "k", published=when, updated=when + timedelta(hours=1),
+        authors=(Author("Ann", "ann@x.example", "https://x.example/ann"),),
+        categories=("AI", "policy"), summary="<p>s</p>", content="<p>c</p>",
+        enclosures=(Enclosure("https://x.example/a.mp3", "audio/mpeg", 123),),
+        comments="https://x.example/c", language="en", guid_is_permalink=True,
+    )  # fmt: skip
+    store.save_fetch(a, attempt(), [full], now=NOW)
+    (stored,) = store.iter_entries(EntryFilter())
+    assert stored.entry == full
+    assert stored.published.tzinfo is not None and stored.source.name == "a"
+
+
+def test_identity_survives_a_source_url_change(store: Store) -> None:
+    a = store.source("a")
+    assert a is not None
+    store.save_fetch(a, attempt(), [entry("1")], now=NOW)
+    before = next(store.iter_entries(EntryFilter()))
+    store.sync_sources([SourceConfig("a", "https://new.example/feed"), SourceConfig("b", "https://b.example/feed")], NOW)  # fmt: skip
+    a = store.source("a")
+    assert a is not None and a.url == "https://new.example/feed"
+    store.save_fetch(a, attempt(), [entry("1")], now=NOW)
+    (after,) = store.iter_entries(EntryFilter())
+    assert after.id == before.id and after.public_id == before.public_id
+
+
+def test_public_ids() -> None:
+    assert public_id_for("s", "https://e.example/1") == "https://e.example/1"
+    assert public_id_for("s", "tag:e.example,2026:1") == "tag:e.example,2026:1"
+    derived = public_id_for("s", "1234")
+    assert derived.startswith("urn:uuid:") and derived == public_id_for("s", "1234")
+    assert public_id_for("other", "1234") != derived
+    assert public_id_for("s", "sha256:abc").startswith("urn:uuid:")
+    assert public_id_for("s", "http:/no-host").startswith("urn:uuid:")
+
+
+def test_claims_are_exclusive_until_the_lease_expires(store: Store) -> None:
+    ids = [s.id for s in store.sources()]
+    lease = timedelta(minutes=10)
+    assert store.claim(ids, worker="w1", now=NOW, lease=lease) == sorted(ids)
+    assert store.claim(ids, worker="w2", now=NOW + timedelta(minutes=5), lease=lease) == []
+    # A killed run never releases; its lease expires and another worker takes over.
+    assert store.claim(ids, worker="w2", now=NOW + timedelta(minutes=11), lease=lease) == sorted(ids)  # fmt: skip
+    store.release(ids, worker="w1")  # not w1's any more: no effect
+    assert store.claim(ids, worker="w3", now=NOW + timedelta(minutes=12), lease=lease) == []
+    store.release(ids, worker="w2")
+    assert store.claim(ids, worker="w3", now=NOW + timedelta(minutes=12), lease=lease) == sorted(ids)  # fmt: skip
+
+
+def test_a_failed_save_writes_nothing(store: Store) -> None:
+    a = store.source("a")
+    assert a is not None
+    # The source update fails after the entries were written (a naive datetime is
+    # refused at bind time): the transaction must take the entries back with it.
+    with pytest.raises((StoreError, ValueError)):
+        store.save_fetch(a, attempt(next_fetch_at=datetime(2026, 1, 1)), [entry("1")], now=NOW)
+    assert list(store.iter_entries(EntryFilter())) == []
+
+
+def test_keyset_pages_cover_every_entry_once(store: Store) -> None:
+    a = store.source("a")
+    assert a is not None
+    batch = [entry(str(i), published=NOW - timedelta(minutes=i % 7)) for i in range(53)]
+    store.save_fetch(a, attempt(), batch, now=NOW)
+    seen = [e.entry.key for e in store.iter_entries(EntryFilter(), batch=10)]
+    assert sorted(seen) == sorted(str(i) for i in range(53))
+    times = [e.published for e in store.iter_entries(EntryFilter(), batch=10)]
+    assert times == sorted(times, reverse=True)
+
+
+def test_tags_select_sources(store: Store) -> None:
+    a, b = store.source("a"), store.source("b")
+    assert a and b
+    assert store.source_ids_for([], ["x"]) == (a.id,)
+    assert store.source_ids_for(["b"], ["x"]) == tuple(sorted((a.id, b.id)))
+    assert a.tags == ("x",)
+
+
+def test_sources_missing_from_config_are_disabled_not_deleted(store: Store) -> None:
+    a = store.source("a")
+    assert a is not None
+    store.save_fetch(a, attempt(), [entry("1")], now=NOW)
+    store.sync_sources([SourceConfig("b", "https://b.example/feed")], NOW)
+    a = store.source("a")
+    assert a is not None and not a.enabled and a.entry_count == 1
+
+
+def test_curation_pins_and_hides(store: Store) -> None:
+    a = store.source("a")
+    assert a is not None
+    store.save_fetch(a, attempt(), [entry("1"), entry("2")], now=NOW)
+    one, two = sorted(store.iter_entries(EntryFilter()), key=lambda e: e.entry.key)
+    assert store.set_curation(one.id, "out", "pin", on=True, now=NOW)
+    assert not store.set_curation(one.id, "out", "pin", on=True, now=NOW)
+    assert store.set_curation(two.id, "*", "hide", on=True, now=NOW)
+    pinned, hidden = store.curation("out")
+    assert pinned == [one.id] and hidden == {two.id}
+    assert store.find_entries(one.short_id[:6])[0].id == one.id
