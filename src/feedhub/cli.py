@@ -317,6 +317,63 @@ def serve(config_path: Path | None, host: str, port: int) -> None:
     run_server(config.settings.output_dir, host=host, port=port)
 
 
+@main.command()
+@config_option
+@click.option("--serve", "serve_too", is_flag=True, help="Also serve the outputs over HTTP.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--max-runs", type=click.IntRange(1), help="Stop after N fetch runs.")
+def run(
+    config_path: Path | None, serve_too: bool, host: str, port: int, max_runs: int | None
+) -> None:
+    """Run as a daemon: fetch each source when it is due, rebuild outputs.
+
+    Reloads feeds.toml when it changes (or on SIGHUP), keeping the last good
+    one if an edit is wrong; SIGTERM or Ctrl-C finish the run in hand.
+
+    \b
+    Examples:
+      feedhub run --serve --port 8080
+      feedhub -v run            # one log line per fetch
+    """
+    from feedhub.scheduler import run_daemon
+
+    config = load(config_path)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger("feedhub").setLevel(logging.INFO)
+    try:
+        status = run_daemon(
+            config.path, max_runs=max_runs, serve_address=(host, port) if serve_too else None
+        )
+    except FeedhubError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_PARTIAL) from None
+    raise SystemExit(status)
+
+
+@main.command()
+@config_option
+@click.argument("names", nargs=-1, required=True)
+def enable(config_path: Path | None, names: tuple[str, ...]) -> None:
+    """Poll a gone or broken source again, starting now.
+
+    \b
+    Example:
+      feedhub enable example      # after a 410 Gone that was a mistake
+    """
+    from feedhub.update import reenable_sources
+
+    config = load(config_path)
+    with open_store(config) as store:
+        store.sync_sources(config.sources, _now())
+        try:
+            done = reenable_sources(store, names, now=_now())
+        except ConfigError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            raise SystemExit(EXIT_USAGE) from None
+    click.echo(f"re-enabled: {', '.join(done)}; the next fetch polls them")
+
+
 def _now() -> datetime:
     from feedhub.update import system_clock
 

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import logging
 import os
 import random
 import socket
@@ -48,10 +49,12 @@ from feedhub.sources import (
     is_due,
     merge_hints,
     next_state,
+    reenable,
 )
 from feedhub.store import EntryFilter, SourceRow, SourceUpdate, Store
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("feedhub.update")
 
 
 class Progress(Protocol):
@@ -129,6 +132,21 @@ def state_of(row: SourceRow) -> SourceState:
         next_fetch_at=row.next_fetch_at,
         interval_reason=row.interval_reason,  # type: ignore[arg-type]
     )
+
+
+def reenable_sources(store: Store, names: Sequence[str], *, now: datetime) -> list[str]:
+    """Bring gone/broken sources back (sources.reenable), due at once."""
+    rows = {r.name: r for r in store.sources(names)}
+    missing = [n for n in names if n not in rows]
+    if missing:
+        raise ConfigError("", "NAME", f"no source named {', '.join(missing)}")
+    for name in names:
+        state = reenable(state_of(rows[name]), now)
+        store.set_source_state(
+            name, status=state.status, consecutive_errors=0, first_error_at=None,
+            next_fetch_at=state.next_fetch_at, interval_reason=None,
+        )  # fmt: skip
+    return list(names)
 
 
 def due_sources(
@@ -277,6 +295,12 @@ class Updater:
             summary.failures.append((row.name, f"could not store: {exc}"))
             return
         self._count(summary, row.name, outcome, new, updated)
+        log.info(
+            "%s: %s%s, %d new, %d updated, next %s (%s)%s", row.name, outcome.kind,
+            f" {result.status}" if result.status else "", new, updated,
+            state.next_fetch_at.isoformat() if state.next_fetch_at else "never",
+            state.interval_reason, f": {outcome.error}" if outcome.error else "",
+        )  # fmt: skip
 
     async def _parse(self, result: FetchResult, now: datetime) -> Parsed:
         assert result.body is not None
