@@ -6,6 +6,7 @@ when the test moves it, so nothing sleeps and nothing depends on timing luck.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -148,7 +149,7 @@ def test_errors_back_off_exponentially(
         assert row and row.next_fetch_at and row.interval_reason == "backoff"
         delays.append(row.next_fetch_at - clock.now)
         clock.now = row.next_fetch_at
-    assert all(later > earlier * 1.5 for earlier, later in zip(delays, delays[1:], strict=False))
+    assert all(later > earlier * 1.5 for earlier, later in itertools.pairwise(delays))
     row = store.source("a")
     assert row and row.consecutive_errors == 4 and row.status == "error"
 
@@ -211,7 +212,7 @@ def test_identical_body_without_conditional_get_is_not_parsed_again(
     tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/a.xml"] = Document(feed(), conditional=False)
-    up, store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, _store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
     assert up.run().fetched == 1
     clock.advance(hours=2)
     summary = up.run()
