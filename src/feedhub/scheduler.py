@@ -49,6 +49,7 @@ class Daemon:
         self.config = load_config(config_path)
         self._mtime = self._config_mtime()
         self.store = Store.open(self.config.settings.database_url)
+        self.store.sync_sources(self.config.sources, clock())
 
     def _config_mtime(self) -> float | None:
         try:
@@ -123,38 +124,56 @@ def run_daemon(
     )
     server = _start_server(daemon, serve_address) if serve_address else None
 
+    # A job must never call into the scheduler while shutdown() holds its lock
+    # and waits for that very job (a deadlock seen in practice). So the main
+    # thread first waits for the run in hand under `work`, marks `stopping`,
+    # and only then shuts the scheduler down without waiting.
+    work = threading.Lock()
+    stopping = threading.Event()
+
+    def schedule_fetch(when: datetime) -> None:
+        scheduler.add_job(fetch_job, "date", run_date=when, id="fetch", replace_existing=True)
+
     def fetch_job() -> None:
-        try:
-            daemon.run_once()
-        except FeedhubError as exc:  # e.g. the database locked too long: try again later
-            log.error("run failed: %s", exc)
-        except Exception:  # never let one bad run end the daemon silently
-            log.exception("run failed unexpectedly")
-        if daemon.finished():
-            stop.set()
-            return
-        wake = daemon.next_wake()
-        log.debug("next run at %s", wake.isoformat())
-        scheduler.add_job(fetch_job, "date", run_date=wake, id="fetch", replace_existing=True)
+        with work:
+            if stopping.is_set():
+                return
+            try:
+                daemon.run_once()
+            except FeedhubError as exc:  # e.g. the database locked too long: try again later
+                log.error("run failed: %s", exc)
+            except Exception:  # never let one bad run end the daemon silently
+                log.exception("run failed unexpectedly")
+            if daemon.finished():
+                stop.set()
+                return
+            wake = daemon.next_wake()
+            log.debug("next run at %s", wake.isoformat())
+            schedule_fetch(wake)
 
     def config_job() -> None:
-        if daemon.reload():
-            # Sources may have been added: look again now.
-            scheduler.add_job(
-                fetch_job, "date", run_date=daemon.clock(), id="fetch", replace_existing=True
-            )
+        with work:
+            if stopping.is_set():
+                return
+            if daemon.reload():
+                schedule_fetch(daemon.clock())  # sources may have been added: look now
 
     def on_stop(signum: int, _frame: Any) -> None:
         log.info("%s received: finishing the work in hand", signal.Signals(signum).name)
         stop.set()
 
     def on_hup(_signum: int, _frame: Any) -> None:
-        threading.Thread(target=lambda: daemon.reload(force=True), daemon=True).start()
+        def reload() -> None:
+            with work:
+                if not stopping.is_set() and daemon.reload(force=True):
+                    schedule_fetch(daemon.clock())
+
+        threading.Thread(target=reload, daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
-    scheduler.add_job(fetch_job, "date", run_date=daemon.clock(), id="fetch")
+    schedule_fetch(daemon.clock())
     scheduler.add_job(config_job, "interval", seconds=CONFIG_POLL_SECONDS, id="config")
     scheduler.start()
     log.info(
@@ -166,7 +185,9 @@ def run_daemon(
         while not stop.wait(0.5):
             pass
     finally:
-        scheduler.shutdown(wait=True)  # the run in hand completes and is stored
+        with work:  # the run in hand completes and is stored
+            stopping.set()
+        scheduler.shutdown(wait=False)
         if server is not None:
             server.stop()
         daemon.close()

@@ -13,12 +13,12 @@ import hashlib
 import random
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from feedhub.models import FeedMeta
@@ -37,6 +37,7 @@ NAME_MAX = 60
 _DELTA_SECONDS_MAX = 2**31
 _MAX_BACKOFF_EXPONENT = 64  # 2^64 × anything is past every cap; avoids float overflow
 
+T = TypeVar("T")
 SourceStatus = Literal["new", "ok", "not-modified", "error", "broken", "gone"]
 IntervalReason = Literal[
     "config", "max-age", "expires", "retry-after", "ttl", "sy:updatePeriod",
@@ -462,3 +463,18 @@ def body_unchanged(previous_hash: str | None, body: bytes) -> tuple[bool, str]:
     """(unchanged, sha256 hex of body), for servers that ignore conditional GET."""
     digest = hashlib.sha256(body).hexdigest()
     return digest == previous_hash, digest
+
+
+def interleave_by_host(urls: Sequence[T], host_of: Callable[[T], str]) -> list[T]:
+    """Round-robin over hosts, so a site with many feeds does not hold every
+    fetch slot while its per-host limit makes the others wait."""
+    queues: dict[str, list[T]] = {}
+    for item in urls:
+        queues.setdefault(host_of(item), []).append(item)
+    ordered: list[T] = []
+    while queues:
+        for host in list(queues):
+            ordered.append(queues[host].pop(0))
+            if not queues[host]:
+                del queues[host]
+    return ordered

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from feedhub.curate import select_entries
 from feedhub.errors import ConfigError, FeedhubError, ParseError, StoreError
@@ -46,6 +47,7 @@ from feedhub.sources import (
     SourceState,
     body_unchanged,
     hints_from_headers,
+    interleave_by_host,
     is_due,
     merge_hints,
     next_state,
@@ -209,9 +211,10 @@ class Updater:
             self.progress.start(len(rows))
         try:
             if rows:
-                requests = [
-                    FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows.values()
-                ]
+                requests = interleave_by_host(
+                    [FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows.values()],
+                    lambda request: urlsplit(request.url).hostname or "",
+                )
                 async with Fetcher(self.config.settings) as fetcher:
                     async for result in fetcher.fetch_all(requests):
                         await self.update_source(rows[result.source_name], result, summary)
