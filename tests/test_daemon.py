@@ -114,7 +114,7 @@ def test_signals_finish_the_run_and_exit_0(
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGABRT)
             process.wait()
-            raise AssertionError(os.read(process.stderr.fileno(), 100000).decode())
+            raise AssertionError(os.read(process.stderr.fileno(), 100000).decode()) from None
     finally:
         if process.poll() is None:
             process.kill()
