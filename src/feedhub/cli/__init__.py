@@ -1,0 +1,11 @@
+"""The feedhub command line: each command parses its arguments, calls one function, prints.
+
+Commands live in modules by what they do; importing them registers them on
+`main`. Heavy modules are imported inside the commands, so `feedhub --help`
+and other short commands start fast.
+"""
+
+from feedhub.cli import fetching, inspect, serving
+from feedhub.cli.base import main
+
+__all__ = ["fetching", "inspect", "main", "serving"]

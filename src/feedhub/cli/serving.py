@@ -1,0 +1,32 @@
+"""feedhub serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from feedhub.cli.base import (
+    config_option,
+    load,
+    main,
+)
+
+
+@main.command()
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+def serve(config_path: Path | None, host: str, port: int) -> None:
+    """Serve the output directory over HTTP (ETag, 304, gzip).
+
+    \b
+    Example:
+      feedhub serve --port 8080   # then subscribe to http://127.0.0.1:8080/NAME.atom
+    """
+    from feedhub.serve import serve as run_server
+
+    config = load(config_path)
+    config.settings.output_dir.mkdir(parents=True, exist_ok=True)
+    click.echo(f"serving {config.settings.output_dir} on http://{host}:{port}/", err=True)
+    run_server(config.settings.output_dir, host=host, port=port)
