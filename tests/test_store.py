@@ -188,3 +188,58 @@ def test_curation_pins_and_hides(store: Store) -> None:
     pinned, hidden = store.curation("out")
     assert pinned == [one.id] and hidden == {two.id}
     assert store.find_entries(one.short_id[:6])[0].id == one.id
+
+
+def test_an_old_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    from alembic import command
+
+    from feedhub.store.engine import alembic_config, make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO sources (name, url, config_url, enabled, status, consecutive_errors, redirect_count, created_at) VALUES ('old', 'https://o.example/f', 'https://o.example/f', 1, 'ok', 0, 0, '2026-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    store = Store.open(url)
+    assert current_revision(store.engine) == SCHEMA_REVISION
+    assert [s.name for s in store.sources()] == ["old"]
+
+
+def test_copies_of_a_story_point_at_the_earliest(store: Store) -> None:
+    a, b = store.source("a"), store.source("b")
+    assert a and b
+    title = "Government publishes its national AI strategy today"
+    store.save_fetch(
+        a,
+        attempt(),
+        [entry("https://a.example/1", title="one", link="https://news.example/story?utm_source=a")],
+        now=NOW,
+    )
+    store.save_fetch(b, attempt(), [
+        entry("b-1", title="two", link="https://NEWS.example/story#top"),  # same canonical link
+        entry("https://a.example/1", title="three", link=None),  # same guid
+        entry("b-3", title=title + "!", link=None, published=NOW),  # title, within 48 h...
+        entry("b-4", title="Update", link=None),  # too short a title to match anything
+    ], now=NOW)  # fmt: skip
+    store.save_fetch(a, attempt(), [entry("a-2", title=title, link=None, published=NOW + timedelta(hours=47))], now=NOW + timedelta(hours=1))  # fmt: skip
+    rows = {e.entry.key: e for e in store.iter_entries(EntryFilter())}
+    original = rows["https://a.example/1"]
+    only_a = EntryFilter(source_ids=(a.id,), hide_copies_of=(a.id,))
+    both = EntryFilter(source_ids=(a.id, b.id), hide_copies_of=(a.id, b.id))
+    visible = {e.entry.key for e in store.iter_entries(both)}
+    assert original.entry.key in visible
+    assert "b-1" not in visible and "b-4" in visible
+    assert ("b-3" in visible) != ("a-2" in visible)  # one copy of the titled story
+    # An output without the original's source still shows the copy.
+    assert {
+        e.entry.key
+        for e in store.iter_entries(EntryFilter(source_ids=(b.id,), hide_copies_of=(b.id,)))
+    } >= {"b-1"}
+    assert {e.entry.key for e in store.iter_entries(only_a)} == {"https://a.example/1", "a-2"}

@@ -7,9 +7,10 @@ stored entries reads only the pages it needs.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -36,6 +37,8 @@ def canonical_url(url: str) -> str:
         return url.strip()
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets (RFC 3986 3.2.2)
+        host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
     query = [
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)
@@ -49,15 +52,23 @@ def normalize_title(title: str) -> str:
     return " ".join(re.findall(r"\w+", text))
 
 
+def dedup_title(title: str) -> str | None:
+    """The normalized title used to match stories, or None when it is too short to
+    tell two stories apart ("Update", "Weekly notes")."""
+    text = normalize_title(title)
+    return text if len(text.split()) >= 4 and len(text) >= 20 else None
+
+
 @lru_cache(maxsize=512)
-def _compiled(rule: Rule) -> re.Pattern[str]:
+def _compiled(rule: Rule) -> tuple[re.Pattern[str], ...]:
     if rule.match == "regex":
-        return re.compile("|".join(f"(?:{p})" for p in rule.patterns), re.IGNORECASE)
-    if rule.match == "equals":
-        return re.compile("|".join(re.escape(p) for p in rule.patterns), re.IGNORECASE)
-    # contains: whole words or phrases, so "AI" does not match "said"
-    words = "|".join(re.escape(p) for p in rule.patterns)
-    return re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
+        # One pattern each: joined with "|", a user's valid "(?i)x" becomes an error
+        # (global flags must start the expression), after config accepted it.
+        return tuple(re.compile(p, re.IGNORECASE) for p in rule.patterns)
+    # contains: whole words or phrases, so "AI" does not match "said"; a phrase's
+    # words may be separated by any whitespace, as HTML line-wraps freely.
+    phrases = "|".join(r"\s+".join(map(re.escape, p.split())) for p in rule.patterns)
+    return (re.compile(rf"(?<!\w)(?:{phrases})(?!\w)", re.IGNORECASE),)
 
 
 _TAGS = re.compile(r"<[^>]*>")
@@ -68,7 +79,9 @@ def _field_values(stored: StoredEntry, name: str) -> list[str]:
     if name == "title":
         return [entry.title]
     if name == "content":
-        return [_TAGS.sub(" ", v) for v in (entry.summary, entry.content) if v]
+        # Tags go first, then entities, so "R&amp;D" reads as "R&D" but an escaped
+        # "&lt;b&gt;" stays text instead of becoming a tag to strip.
+        return [html.unescape(_TAGS.sub(" ", v)) for v in (entry.summary, entry.content) if v]
     if name == "author":
         return [v for a in entry.authors for v in (a.name, a.email) if v]
     if name == "category":
@@ -83,13 +96,13 @@ def _field_values(stored: StoredEntry, name: str) -> list[str]:
 
 
 def rule_matches(rule: Rule, stored: StoredEntry) -> bool:
-    pattern = _compiled(rule)
+    patterns = () if rule.match == "equals" else _compiled(rule)
     for name in rule.fields:
         for value in _field_values(stored, name):
             if rule.match == "equals":
                 if any(value.strip().casefold() == p.casefold() for p in rule.patterns):
                     return True
-            elif pattern.search(value):
+            elif any(pattern.search(value) for pattern in patterns):
                 return True
     return False
 
@@ -141,6 +154,15 @@ class _Dedup:
             self.titles.setdefault(title, []).append(stored.published)
 
 
+def _until(items: Iterable[StoredEntry], full: Callable[[], bool]) -> Iterator[StoredEntry]:
+    iterator = iter(items)
+    while not full():
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+
+
 def select_entries(
     output: OutputConfig,
     candidates: Iterable[StoredEntry],
@@ -164,9 +186,9 @@ def select_entries(
         if stored.id not in hidden and not dedup.seen(stored, by_story=False):
             chosen.append(stored)
             dedup.add(stored)
-    for stored in candidates:
-        if len(chosen) >= output.limit:
-            break
+    # The check comes before each next(): once full, not one more candidate is
+    # pulled, since each may cost the store another page.
+    for stored in _until(candidates, lambda: len(chosen) >= output.limit):
         if oldest is not None and sort_time(stored, output.order) < oldest:
             break  # candidates are newest first: nothing older can qualify
         if stored.id in hidden or dedup.seen(stored, by_story=output.dedup):

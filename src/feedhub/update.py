@@ -381,7 +381,11 @@ def select_for_output(
     store: Store, output: OutputConfig, source_ids: Sequence[int], *, now: datetime
 ) -> Selection:
     pinned_ids, hidden = store.curation(output.name)
-    flt = EntryFilter(source_ids=tuple(source_ids), order=output.order)
+    flt = EntryFilter(
+        source_ids=tuple(source_ids),
+        order=output.order,
+        hide_copies_of=tuple(source_ids) if output.dedup else (),
+    )
     return select_entries(
         output, store.iter_entries(flt), now=now,
         pinned=store.entries_by_ids(pinned_ids), hidden=hidden,

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -146,6 +146,7 @@ entries = Table(
     Index("ix_entries_source_sort_updated", "source_id", "sort_updated"),
     Index("ix_entries_sort_published", "sort_published"),
     Index("ix_entries_canonical_link", "canonical_link"),
+    Index("ix_entries_key_hash", "key_hash"),  # the same guid from another source
     Index("ix_entries_title_norm", "title_norm"),
 )
 

@@ -6,46 +6,27 @@ dataclasses, and Core's bulk upserts are what issue 5 measured fastest.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from feedhub.errors import StoreError
-from feedhub.models import Author, Enclosure, Entry, SourceConfig, SourceInfo, StoredEntry
+from feedhub.models import Entry, SourceConfig, SourceInfo, StoredEntry
 from feedhub.store.engine import make_engine, migrate
+from feedhub.store.rows import (
+    entry_values,
+    insert_ignoring_conflicts,
+    key_hash,
+    mark_duplicates,
+    source_row,
+    stored_entry,
+)
 from feedhub.store.schema import curation, entries, runs, source_tags, sources
-
-# Namespace of the UUIDv5 ids feedhub derives for entries whose own id is not
-# an absolute IRI (RFC 4287 4.2.6 requires one); fixed forever.
-ENTRY_NAMESPACE = uuid.UUID("5d0f5c4e-6f1c-4a5e-9a59-0c3f3c1f7e21")
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-
-
-def public_id_for(source_name: str, key: str) -> str:
-    """The id an entry is republished under: its own when it is a usable absolute IRI."""
-    if _SCHEME.match(key) and not re.search(r"[\s<>\"{}|\\^`]", key):
-        scheme = key.split(":", 1)[0].lower()
-        has_host = scheme not in ("http", "https") or bool(urlsplit(key).hostname)
-        if has_host and scheme not in ("javascript", "data", "sha256"):
-            return key
-    return "urn:uuid:" + str(uuid.uuid5(ENTRY_NAMESPACE, f"{source_name}\n{key}"))
-
-
-def short_id_for(public_id: str) -> str:
-    return hashlib.sha256(public_id.encode()).hexdigest()[:12]
-
-
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -118,7 +99,9 @@ class EntryFilter:
     source_ids: tuple[int, ...] | None = None  # None: every source
     order: str = "published"
     since: datetime | None = None
-    include_duplicates: bool = True
+    # Hide copies of stories whose original comes from one of these sources
+    # (an output's own sources, when it deduplicates).
+    hide_copies_of: tuple[int, ...] = ()
 
 
 _SOURCE_FIELDS = [
@@ -246,7 +229,7 @@ class Store:
                 select(source_tags.c.source_id, source_tags.c.tag).order_by(source_tags.c.tag)
             ):
                 tags.setdefault(source_id, []).append(tag)
-            return [_source_row(r, tuple(tags.get(r.id, ()))) for r in conn.execute(query)]
+            return [source_row(r, tuple(tags.get(r.id, ()))) for r in conn.execute(query)]
 
     def source(self, name: str) -> SourceRow | None:
         rows = self.sources([name])
@@ -343,10 +326,10 @@ class Store:
         inserts, updates = [], []
         for digest, entry in hashes.items():
             if digest not in known:
-                inserts.append(_entry_values(source.name, source.id, digest, entry, now, now))
+                inserts.append(entry_values(source.name, source.id, digest, entry, now, now))
             elif known[digest][1] != entry.content_hash:
                 row_id, _, first_seen = known[digest]
-                values = _entry_values(source.name, source.id, digest, entry, first_seen, now)
+                values = entry_values(source.name, source.id, digest, entry, first_seen, now)
                 for immutable in (
                     "source_id",
                     "key_hash",
@@ -359,9 +342,10 @@ class Store:
                 values["row_id"] = row_id
                 updates.append(values)
         if inserts:
-            conn.execute(_insert_ignoring_conflicts(conn), inserts)
+            conn.execute(insert_ignoring_conflicts(conn), inserts)
+            mark_duplicates(conn, source.id, inserts)
         if updates:
-            stmt = update(entries).where(entries.c.id == _bind("row_id"))
+            stmt = update(entries).where(entries.c.id == bindparam("row_id"))
             conn.execute(stmt, updates)
         return len(inserts), len(updates)
 
@@ -389,8 +373,11 @@ class Store:
             query = query.where(entries.c.source_id.in_(flt.source_ids))
         if flt.since is not None:
             query = query.where(sort >= flt.since)
-        if not flt.include_duplicates:
-            query = query.where(entries.c.duplicate_of.is_(None))
+        if flt.hide_copies_of:
+            original = entries.alias("original")
+            query = query.outerjoin(original, original.c.id == entries.c.duplicate_of).where(
+                or_(original.c.id.is_(None), original.c.source_id.not_in(flt.hide_copies_of))
+            )
         last: tuple[datetime, int] | None = None
         while True:
             page_query = query
@@ -401,7 +388,7 @@ class Store:
             with self._connect() as conn:
                 rows = list(conn.execute(page_query))
             for row in rows:
-                yield _stored_entry(row)
+                yield stored_entry(row)
             if len(rows) < batch:
                 return
             last_row = rows[-1]
@@ -426,7 +413,7 @@ class Store:
             .where(entries.c.id.in_(list(ids)))
         )
         with self._connect() as conn:
-            found = {row.id: _stored_entry(row) for row in conn.execute(query)}
+            found = {row.id: stored_entry(row) for row in conn.execute(query)}
         return [found[i] for i in ids if i in found]
 
     def find_entries(self, short_id: str) -> list[StoredEntry]:
@@ -533,100 +520,3 @@ def _store_error(exc: SQLAlchemyError) -> StoreError:
     if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
         return StoreError("the database is locked by another process (waited, gave up)")
     return StoreError(f"database error: {getattr(exc, 'orig', None) or exc}")
-
-
-def _bind(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
-
-
-def _insert_ignoring_conflicts(conn: Connection) -> Any:
-    """INSERT that skips rows another writer stored first (issue 7: idempotent upserts)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(entries).on_conflict_do_nothing(index_elements=["source_id", "key_hash"])
-    if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(entries).on_conflict_do_nothing(
-            index_elements=["source_id", "key_hash"]
-        )
-    return insert(entries)
-
-
-def canonical_link(link: str | None) -> str | None:
-    from feedhub.curate import canonical_url
-
-    return canonical_url(link) if link else None
-
-
-def normalized_title(title: str) -> str | None:
-    from feedhub.curate import normalize_title
-
-    return normalize_title(title) or None
-
-
-def _entry_values(
-    source_name: str, source_id: int, digest: str, entry: Entry, first_seen: datetime, now: datetime
-) -> dict[str, Any]:
-    public_id = public_id_for(source_name, entry.key)
-    published = entry.published or first_seen
-    return {
-        "source_id": source_id,
-        "key_hash": digest,
-        "key": entry.key,
-        "public_id": public_id,
-        "short_id": short_id_for(public_id),
-        "title": entry.title,
-        "link": entry.link,
-        "canonical_link": canonical_link(entry.link),
-        "title_norm": normalized_title(entry.title),
-        "published": entry.published,
-        "updated": entry.updated,
-        "first_seen_at": first_seen,
-        "changed_at": now,
-        "sort_published": published,
-        "sort_updated": entry.updated or published,
-        "summary": entry.summary,
-        "content": entry.content,
-        "authors": [vars(a) for a in entry.authors],
-        "categories": list(entry.categories),
-        "enclosures": [vars(e) for e in entry.enclosures],
-        "comments": entry.comments,
-        "language": entry.language,
-        "guid_is_permalink": entry.guid_is_permalink,
-        "content_hash": entry.content_hash,
-    }
-
-
-def _stored_entry(row: Row[Any]) -> StoredEntry:
-    entry = Entry(
-        key=row.key,
-        title=row.title,
-        link=row.link,
-        published=row.published,
-        updated=row.updated,
-        authors=tuple(Author(**a) for a in row.authors or ()),
-        categories=tuple(row.categories or ()),
-        summary=row.summary,
-        content=row.content,
-        enclosures=tuple(Enclosure(**e) for e in row.enclosures or ()),
-        comments=row.comments,
-        language=row.language,
-        guid_is_permalink=row.guid_is_permalink,
-        content_hash=row.content_hash,
-    )
-    source = SourceInfo(
-        row.source_name, row.source_url, row.source_title, row.source_link, row.source_feed_id
-    )
-    return StoredEntry(
-        row.id, row.short_id, row.public_id, source, entry, row.first_seen_at, row.changed_at
-    )
-
-
-def _source_row(row: Row[Any], tags: tuple[str, ...]) -> SourceRow:
-    data = dict(row._mapping)
-    data["hints"] = data.get("hints") or {}
-    return SourceRow(tags=tags, **data)

@@ -1,0 +1,193 @@
+"""Row <-> dataclass conversions and the identity rules of stored entries.
+
+Kept apart from Store so the class reads as the list of what feedhub asks of
+its database, and these rules can be tested without one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+
+from feedhub.curate import TITLE_WINDOW, canonical_url, dedup_title
+from feedhub.models import Author, Enclosure, Entry, SourceInfo, StoredEntry
+from feedhub.store.schema import entries
+
+if TYPE_CHECKING:
+    from feedhub.store.store import SourceRow
+
+# Namespace of the UUIDv5 ids feedhub derives for entries whose own id is not
+# an absolute IRI (RFC 4287 4.2.6 requires one); fixed forever.
+ENTRY_NAMESPACE = uuid.UUID("5d0f5c4e-6f1c-4a5e-9a59-0c3f3c1f7e21")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def public_id_for(source_name: str, key: str) -> str:
+    """The id an entry is republished under: its own when it is a usable absolute IRI."""
+    if _SCHEME.match(key) and not re.search(r"[\s<>\"{}|\\^`]", key):
+        scheme = key.split(":", 1)[0].lower()
+        has_host = scheme not in ("http", "https") or bool(urlsplit(key).hostname)
+        if has_host and scheme not in ("javascript", "data", "sha256"):
+            return key
+    return "urn:uuid:" + str(uuid.uuid5(ENTRY_NAMESPACE, f"{source_name}\n{key}"))
+
+
+def short_id_for(public_id: str) -> str:
+    return hashlib.sha256(public_id.encode()).hexdigest()[:12]
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def insert_ignoring_conflicts(conn: Connection) -> Any:
+    """INSERT that skips rows another writer stored first (issue 7: idempotent upserts)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(entries).on_conflict_do_nothing(index_elements=["source_id", "key_hash"])
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(entries).on_conflict_do_nothing(
+            index_elements=["source_id", "key_hash"]
+        )
+    return insert(entries)
+
+
+# Index keys stay well under PostgreSQL's btree row limit (~2.7 kB); a longer
+# link or title simply takes no part in dedup.
+MAX_DEDUP_KEY = 1000
+
+
+def canonical_link(link: str | None) -> str | None:
+    canonical = canonical_url(link) if link else None
+    return canonical if canonical and len(canonical) <= MAX_DEDUP_KEY else None
+
+
+def title_key(title: str) -> str | None:
+    key = dedup_title(title)
+    return key if key and len(key) <= MAX_DEDUP_KEY else None
+
+
+def entry_values(
+    source_name: str, source_id: int, digest: str, entry: Entry, first_seen: datetime, now: datetime
+) -> dict[str, Any]:
+    public_id = public_id_for(source_name, entry.key)
+    published = entry.published or first_seen
+    return {
+        "source_id": source_id,
+        "key_hash": digest,
+        "key": entry.key,
+        "public_id": public_id,
+        "short_id": short_id_for(public_id),
+        "title": entry.title,
+        "link": entry.link,
+        "canonical_link": canonical_link(entry.link),
+        "title_norm": title_key(entry.title),
+        "published": entry.published,
+        "updated": entry.updated,
+        "first_seen_at": first_seen,
+        "changed_at": now,
+        "sort_published": published,
+        "sort_updated": entry.updated or published,
+        "summary": entry.summary,
+        "content": entry.content,
+        "authors": [vars(a) for a in entry.authors],
+        "categories": list(entry.categories),
+        "enclosures": [vars(e) for e in entry.enclosures],
+        "comments": entry.comments,
+        "language": entry.language,
+        "guid_is_permalink": entry.guid_is_permalink,
+        "content_hash": entry.content_hash,
+    }
+
+
+def stored_entry(row: Row[Any]) -> StoredEntry:
+    entry = Entry(
+        key=row.key,
+        title=row.title,
+        link=row.link,
+        published=row.published,
+        updated=row.updated,
+        authors=tuple(Author(**a) for a in row.authors or ()),
+        categories=tuple(row.categories or ()),
+        summary=row.summary,
+        content=row.content,
+        enclosures=tuple(Enclosure(**e) for e in row.enclosures or ()),
+        comments=row.comments,
+        language=row.language,
+        guid_is_permalink=row.guid_is_permalink,
+        content_hash=row.content_hash,
+    )
+    source = SourceInfo(
+        row.source_name, row.source_url, row.source_title, row.source_link, row.source_feed_id
+    )
+    return StoredEntry(
+        row.id, row.short_id, row.public_id, source, entry, row.first_seen_at, row.changed_at
+    )
+
+
+def source_row(row: Row[Any], tags: tuple[str, ...]) -> SourceRow:
+    from feedhub.store.store import SourceRow
+
+    data = dict(row._mapping)
+    data["hints"] = data.get("hints") or {}
+    return SourceRow(tags=tags, **data)
+
+
+def mark_duplicates(conn: Connection, source_id: int, inserted: list[dict[str, Any]]) -> int:
+    """Record new entries that repeat a story already stored from another source.
+
+    Same public id, same canonical link, or the same (long enough) title
+    within 48 h: the earliest copy stays the original and every later copy
+    points at it (issue 4). One query per batch, on indexed columns.
+    """
+    # Ids that are the entry's own (not derived per source) are their key,
+    # so the same guid from another source has the same key hash.
+    ids = {v["key_hash"] for v in inserted if v["public_id"] == v["key"]}
+    links = {v["canonical_link"] for v in inserted if v["canonical_link"]}
+    titles = {v["title_norm"] for v in inserted if v["title_norm"]}
+    found: list[Any] = []
+    for field, wanted in (("key_hash", ids), ("canonical_link", links), ("title_norm", titles)):
+        chunked = sorted(wanted)
+        for start in range(0, len(chunked), 400):
+            found += conn.execute(
+                select(entries.c.id, entries.c.key_hash, entries.c.public_id,
+                       entries.c.canonical_link, entries.c.title_norm, entries.c.sort_published,
+                       entries.c.duplicate_of)
+                .where(entries.c.source_id != source_id,
+                       entries.c[field].in_(chunked[start : start + 400]))
+            ).all()  # fmt: skip
+    if not found:
+        return 0
+    changes = []
+    for new in inserted:
+        matches = [
+            r.duplicate_of or r.id
+            for r in found
+            if (r.key_hash == new["key_hash"] and r.public_id == new["public_id"])
+            or (new["canonical_link"] and r.canonical_link == new["canonical_link"])
+            or (
+                new["title_norm"]
+                and r.title_norm == new["title_norm"]
+                and abs(r.sort_published - new["sort_published"]) <= TITLE_WINDOW
+            )
+        ]
+        if matches:
+            changes.append({"k": new["key_hash"], "original": min(matches)})
+    if changes:
+        conn.execute(
+            update(entries)
+            .where(entries.c.source_id == source_id, entries.c.key_hash == bindparam("k"))
+            .values(duplicate_of=bindparam("original")),
+            changes,
+        )
+    return len(changes)
