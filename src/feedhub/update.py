@@ -444,3 +444,41 @@ def _read_state(path: Path) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def set_curation(
+    config: Config,
+    store: Store,
+    short_id: str,
+    *,
+    action: str,
+    on: bool,
+    output: str | None,
+    now: datetime,
+) -> tuple[StoredEntry, bool, list[Path]]:
+    """pin/unpin/hide/unhide one entry, then rebuild the outputs it affects.
+
+    Curation is keyed by the entry's row, which refetches and in-place updates
+    keep, so it survives both. Returns (entry, whether anything changed, files
+    rewritten).
+    """
+    if output is not None and output not in {o.name for o in config.outputs}:
+        raise ConfigError(str(config.path), "--output", f"no output named {output!r}")
+    if len(short_id) < 4:
+        raise ConfigError(str(config.path), "ENTRY", "give at least 4 characters of the id")
+    found = store.find_entries(short_id)
+    if not found:
+        raise ConfigError(str(config.path), "ENTRY", f"no entry with id {short_id!r}")
+    if len(found) > 1:
+        candidates = ", ".join(e.short_id for e in found)
+        raise ConfigError(str(config.path), "ENTRY", f"{short_id!r} is ambiguous: {candidates}")
+    stored = found[0]
+    changed = store.set_curation(stored.id, output or "*", action, on=on, now=now)
+    updater = Updater(config, store, clock=lambda: now)
+    rows = store.sources()
+    written: list[Path] = []
+    for chosen in config.outputs:
+        if output is None or chosen.name == output:
+            members = output_source_names(chosen, rows)
+            written += updater.build_output(chosen, [r.id for r in rows if r.name in members])
+    return stored, changed, written
