@@ -197,7 +197,7 @@ def run_daemon(
 class _ServerThread:
     """feedhub serve inside the daemon, on its own event loop thread."""
 
-    def __init__(self, output_dir: Path, host: str, port: int) -> None:
+    def __init__(self, output_dir: Path, host: str, port: int, max_age: dict[str, int]) -> None:
         import asyncio
 
         from feedhub.serve import make_app, start_server
@@ -207,7 +207,7 @@ class _ServerThread:
         self.error: BaseException | None = None
 
         async def start() -> Any:
-            return await start_server(make_app(output_dir), host, port)
+            return await start_server(make_app(output_dir, max_age=max_age), host, port)
 
         def main() -> None:
             asyncio.set_event_loop(self.loop)
@@ -236,4 +236,6 @@ def _start_server(daemon: Daemon, address: tuple[str, int]) -> _ServerThread:
     output_dir = daemon.config.settings.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     log.info("serving %s on http://%s:%d/", output_dir, *address)
-    return _ServerThread(output_dir, *address)
+    from feedhub.update import cache_max_ages
+
+    return _ServerThread(output_dir, *address, cache_max_ages(daemon.config))

@@ -482,3 +482,19 @@ def set_curation(
             members = output_source_names(chosen, rows)
             written += updater.build_output(chosen, [r.id for r in rows if r.name in members])
     return stored, changed, written
+
+
+def cache_max_ages(config: Config) -> dict[str, int]:
+    """Cache-Control max-age per served file: the shortest polling interval among
+    an output's sources, since the file cannot change more often than that."""
+    ages: dict[str, int] = {}
+    for output in config.outputs:
+        members = [
+            s for s in config.sources if s.name in output.sources or set(s.tags) & set(output.tags)
+        ]
+        intervals = [(s.interval or config.settings.interval).total_seconds() for s in members]
+        seconds = int(min(intervals, default=config.settings.interval.total_seconds()))
+        prefix = f"{output.private_token}/" if output.private_token else ""
+        for extension in (*output.formats, "html"):
+            ages[f"{prefix}{output.name}.{extension}"] = seconds
+    return ages

@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from feedhub.cli.base import (
+    EXIT_PARTIAL,
     config_option,
     load,
     main,
 )
+from feedhub.errors import FeedhubError
 
 
 @main.command()
@@ -25,8 +27,13 @@ def serve(config_path: Path | None, host: str, port: int) -> None:
       feedhub serve --port 8080   # then subscribe to http://127.0.0.1:8080/NAME.atom
     """
     from feedhub.serve import serve as run_server
+    from feedhub.update import cache_max_ages
 
     config = load(config_path)
     config.settings.output_dir.mkdir(parents=True, exist_ok=True)
     click.echo(f"serving {config.settings.output_dir} on http://{host}:{port}/", err=True)
-    run_server(config.settings.output_dir, host=host, port=port)
+    try:
+        run_server(config.settings.output_dir, host=host, port=port, max_age=cache_max_ages(config))
+    except FeedhubError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_PARTIAL) from None
