@@ -285,7 +285,7 @@ def test_overlapping_runs_never_fetch_a_source_twice(
 def test_cache_max_age_follows_the_shortest_source_interval(tmp_path: Path) -> None:
     import tomllib
 
-    from feedhub.update import cache_max_ages
+    from feedhub.publish import cache_max_ages
 
     text = '[settings]\ninterval = "2h"\n[[sources]]\nurl = "https://a.example/f"\nname = "a"\ntags = ["t"]\ninterval = "15m"\n[[sources]]\nurl = "https://b.example/f"\nname = "b"\n[[outputs]]\nname = "fast"\ntags = ["t"]\nsources = ["b"]\n[[outputs]]\nname = "slow"\nsources = ["b"]\nformats = ["atom"]\ntoken = "0123456789abcdef0123"\n'
     ages = cache_max_ages(build_config(tmp_path / "feeds.toml", tomllib.loads(text), text))

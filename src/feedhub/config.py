@@ -12,10 +12,10 @@ import difflib
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast, get_args
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from feedhub.errors import ConfigError
 from feedhub.models import (
@@ -35,6 +35,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8080/"
 
 SETTINGS_KEYS = {
     "database_url",
+    "claim_lease",
     "output_dir",
     "base_url",
     "interval",
@@ -44,6 +45,7 @@ SETTINGS_KEYS = {
     "concurrency",
     "per_host",
     "host_delay",
+    "max_redirects",
     "title",
 }
 SOURCE_KEYS = {"url", "name", "tags", "interval", "enabled", "title"}
@@ -131,8 +133,19 @@ class _Reader:
         """The line of `key` ("outputs[1].rules[0].regex"), found by walking table headers.
 
         tomllib gives no positions for values, so we find the header of the
-        n-th array-of-tables element and the key inside it.
+        n-th array-of-tables element and the key inside it. A key written inline
+        (`rules = [{...}]`) has no header of its own: then the nearest enclosing
+        key that can be found is given instead.
         """
+        while key:
+            line = self._locate_exact(key)
+            if line is not None:
+                return line
+            parent = re.sub(r"(?:\.[^.\[]+|\[\d+\])$", "", key)
+            key = "" if parent == key else parent
+        return None
+
+    def _locate_exact(self, key: str) -> int | None:
         steps = re.findall(r"([A-Za-z_][\w-]*)(?:\[(\d+)\])?", key)
         if not steps:
             return None
@@ -150,8 +163,20 @@ class _Reader:
             line = raw.strip()
             m = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", line)
             if m:
-                name = m.group(1)
+                name = re.sub(r"\s*\.\s*", ".", m.group(1))
                 counters[name] = counters.get(name, 0) + 1 if line.startswith("[[") else 0
+                # A new [[outputs]] element starts its own [[outputs.rules]] array
+                # (TOML 1.0, array of tables), so nested counts restart from zero.
+                for nested in [n for n in counters if n.startswith(name + ".")]:
+                    del counters[nested]
+                # The key is a table written as a header ([settings], [[sources]]):
+                # its first header within the right parent element is its line.
+                if (
+                    leaf
+                    and name == ".".join([*table_parts, leaf])
+                    and self._parent_ok([*table_parts, leaf], [*indexes, None], counters)
+                ):
+                    return number
                 if name == header:
                     want = indexes[-1] if indexes else None
                     parent_ok = self._parent_ok(table_parts, indexes, counters)
@@ -223,6 +248,13 @@ class _Reader:
             raise self.error(f"{where}.{key}", "expected a non-negative number of seconds")
         return float(value)
 
+    def positive(self, table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+        """A bound that must exist: 0 would mean "fail at once", never what anyone wants."""
+        value = self.number(table, key, where, default)
+        if value <= 0:
+            raise self.error(f"{where}.{key}", "must be more than 0 seconds")
+        return value
+
     def boolean(self, table: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
         value = table.get(key, default)
         if not isinstance(value, bool):
@@ -281,10 +313,13 @@ def _settings(reader: _Reader, root: Path, raw: object) -> Settings:
     table = reader.table(raw, "settings")
     reader.check_keys(table, SETTINGS_KEYS, "settings")
     database_url = reader.string(table, "database_url", "settings", DEFAULT_DATABASE_URL)
-    output_dir = Path(reader.string(table, "output_dir", "settings", DEFAULT_OUTPUT_DIR))
+    # expanduser, as for source paths: "~/public" must not become <root>/~/public.
+    output_dir = Path(
+        reader.string(table, "output_dir", "settings", DEFAULT_OUTPUT_DIR)
+    ).expanduser()
     base_url = reader.string(table, "base_url", "settings", DEFAULT_BASE_URL)
-    if urlsplit(base_url).scheme not in ("http", "https"):
-        raise reader.error("settings.base_url", f"{base_url!r} is not an http(s) URL")
+    if not _is_http_url(base_url):
+        raise reader.error("settings.base_url", f"{base_url!r} is not an http(s) URL with a host")
     if not base_url.endswith("/"):
         base_url += "/"
     try:
@@ -296,14 +331,25 @@ def _settings(reader: _Reader, root: Path, raw: object) -> Settings:
         output_dir=output_dir if output_dir.is_absolute() else root / output_dir,
         base_url=base_url,
         interval=reader.duration(table, "interval", "settings") or timedelta(hours=1),
-        timeout=reader.number(table, "timeout", "settings", 30.0) or 30.0,
-        total_timeout=reader.number(table, "total_timeout", "settings", 120.0) or 120.0,
+        timeout=reader.positive(table, "timeout", "settings", 30.0),
+        total_timeout=reader.positive(table, "total_timeout", "settings", 120.0),
         max_body_bytes=max_body,
         concurrency=reader.integer(table, "concurrency", "settings", 32),
         per_host=reader.integer(table, "per_host", "settings", 2),
         host_delay=reader.number(table, "host_delay", "settings", 0.0),
+        max_redirects=reader.integer(table, "max_redirects", "settings", 5, minimum=0),
         title=reader.string(table, "title", "settings", "feedhub"),
+        claim_lease=reader.duration(table, "claim_lease", "settings") or timedelta(minutes=10),
     )
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a malformed port
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 literal
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def resolve_database_url(url: str, root: Path) -> str:
@@ -323,6 +369,13 @@ def _sources(reader: _Reader, root: Path, raw: object) -> tuple[SourceConfig, ..
     result: list[SourceConfig] = []
     names: set[str] = set()
     urls: dict[str, str] = {}
+    # Names the user wrote are reserved up front, so an unnamed source listed
+    # earlier derives around them instead of making the user's name a "duplicate".
+    written = {
+        item["name"].strip()
+        for item in raw
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
     for index, item in enumerate(raw):
         where = f"sources[{index}]"
         table = reader.table(item, where)
@@ -339,7 +392,7 @@ def _sources(reader: _Reader, root: Path, raw: object) -> tuple[SourceConfig, ..
         else:
             base = derive_name(url)
             name, n = base, 2
-            while name in names:
+            while name in names or name in written:
                 name, n = f"{base}-{n}", n + 1
         names.add(name)
         urls[url] = name
@@ -352,7 +405,7 @@ def _sources(reader: _Reader, root: Path, raw: object) -> tuple[SourceConfig, ..
                 interval=interval,
                 interval_explicit=interval is not None,
                 enabled=reader.boolean(table, "enabled", where, True),
-                title=table.get("title") and reader.string(table, "title", where),
+                title=reader.string(table, "title", where) if "title" in table else None,
             )
         )
     return tuple(result)
@@ -360,13 +413,16 @@ def _sources(reader: _Reader, root: Path, raw: object) -> tuple[SourceConfig, ..
 
 def _source_url(reader: _Reader, root: Path, url: str, key: str) -> str:
     url = url.strip()
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:  # an unclosed "[" of an IPv6 host
+        raise reader.error(key, f"{url!r} has no valid host: {exc}") from None
     if scheme in ("http", "https"):
-        if not urlsplit(url).hostname:
-            raise reader.error(key, f"{url!r} has no host")
+        if not _is_http_url(url):
+            raise reader.error(key, f"{url!r} has no valid host")
         return url
     if scheme == "file":
-        url = urlsplit(url).path
+        url = unquote(urlsplit(url).path)  # RFC 8089: the path is percent-encoded
     elif scheme and len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
         raise reader.error(key, f"{url!r}: only http(s) URLs and local files can be sources")
     path = Path(url).expanduser()
@@ -402,6 +458,8 @@ def _outputs(reader: _Reader, raw: object, source_names: set[str]) -> tuple[Outp
         if order not in ("published", "updated"):
             raise reader.error(f"{where}.order", 'must be "published" or "updated"')
         formats = reader.strings(table, "formats", where) if "formats" in table else FORMATS
+        if not formats:
+            raise reader.error(f"{where}.formats", f"name at least one of {', '.join(FORMATS)}")
         for fmt in formats:
             if fmt not in FORMATS:
                 raise reader.error(f"{where}.formats", f"{fmt!r}: choose from {', '.join(FORMATS)}")
@@ -413,7 +471,7 @@ def _outputs(reader: _Reader, raw: object, source_names: set[str]) -> tuple[Outp
             since = _since(reader, since, f"{where}.since")
         hubs = reader.strings(table, "hubs", where)
         for hub in hubs:
-            if urlsplit(hub).scheme not in ("http", "https"):
+            if not _is_http_url(hub):
                 raise reader.error(f"{where}.hubs", f"{hub!r} is not an http(s) URL")
         result.append(
             OutputConfig(
@@ -444,8 +502,8 @@ def _since(reader: _Reader, value: object, key: str) -> datetime:
             moment = datetime.fromisoformat(value)
         except ValueError:
             raise reader.error(key, f"{value!r} is not a date such as 2026-01-31") from None
-    elif hasattr(value, "isoformat") and not isinstance(value, datetime):
-        moment = datetime.fromisoformat(value.isoformat())  # a TOML local date
+    elif isinstance(value, date):  # a TOML local date; a local time is no date
+        moment = datetime(value.year, value.month, value.day)
     else:
         raise reader.error(key, "expected a date such as 2026-01-31")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

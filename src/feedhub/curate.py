@@ -139,7 +139,8 @@ class _Dedup:
         link = canonical_url(stored.entry.link) if stored.entry.link else None
         if link and link in self.links:
             return True
-        title = normalize_title(stored.entry.title)
+        # The store's rule (dedup_title), so "Update" from two sources stays two stories.
+        title = dedup_title(stored.entry.title)
         when = stored.published
         return bool(
             title and any(abs(when - t) <= TITLE_WINDOW for t in self.titles.get(title, ()))
@@ -149,7 +150,7 @@ class _Dedup:
         self.ids.add(stored.public_id)
         if stored.entry.link:
             self.links.add(canonical_url(stored.entry.link))
-        title = normalize_title(stored.entry.title)
+        title = dedup_title(stored.entry.title)
         if title:
             self.titles.setdefault(title, []).append(stored.published)
 

@@ -14,9 +14,7 @@ class FeedhubError(Exception):
 class ConfigError(FeedhubError):
     """feeds.toml (or a command-line value) is wrong; nothing is fetched."""
 
-    def __init__(
-        self, path: str, key: str | None, message: str, line: int | None = None
-    ) -> None:
+    def __init__(self, path: str, key: str | None, message: str, line: int | None = None) -> None:
         self.path = path
         self.key = key
         self.line = line

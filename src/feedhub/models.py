@@ -35,6 +35,7 @@ class Settings:
     per_host: int = 2
     host_delay: float = 0.0  # seconds between two requests to one host
     max_redirects: int = 5
+    claim_lease: timedelta = timedelta(minutes=10)  # a killed worker's sources free up after this
     title: str = "feedhub"  # used on index pages
 
 

@@ -236,6 +236,6 @@ def _start_server(daemon: Daemon, address: tuple[str, int]) -> _ServerThread:
     output_dir = daemon.config.settings.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     log.info("serving %s on http://%s:%d/", output_dir, *address)
-    from feedhub.update import cache_max_ages
+    from feedhub.publish import cache_max_ages
 
     return _ServerThread(output_dir, *address, cache_max_ages(daemon.config))

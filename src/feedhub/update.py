@@ -10,25 +10,22 @@ raised through the batch.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
-import json
 import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from feedhub.curate import select_entries
 from feedhub.errors import ConfigError, FeedhubError, ParseError, StoreError
 from feedhub.fetch import Fetcher
-from feedhub.generate import generate_output
 from feedhub.models import (
     Config,
     Entry,
@@ -36,11 +33,11 @@ from feedhub.models import (
     FetchRequest,
     FetchResult,
     OutputConfig,
-    Selection,
     StoredEntry,
 )
 from feedhub.normalize import normalize_entries
 from feedhub.parse import parse_document
+from feedhub.publish import Publisher, output_source_names, select_for_output
 from feedhub.sources import (
     CacheHints,
     Outcome,
@@ -64,7 +61,6 @@ class Progress(Protocol):
     def step(self, source: str, outcome: str) -> None: ...
 
 
-CLAIM_LEASE = timedelta(minutes=10)
 # An empty output still needs an <updated>; a constant keeps rebuilds byte-identical.
 EMPTY_OUTPUT_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
 STATE_FILE = ".feedhub-outputs.json"
@@ -85,6 +81,12 @@ class RunSummary:
     skipped: int = 0  # due sources another run had claimed
     failures: list[tuple[str, str]] = field(default_factory=list)  # (source, error)
     changed_sources: set[str] = field(default_factory=set)
+
+    def merge(self, other: RunSummary) -> None:
+        for name, value in other.counts().items():
+            setattr(self, name, getattr(self, name) + value)
+        self.failures += other.failures
+        self.changed_sources |= other.changed_sources
 
     def line(self) -> str:
         text = (
@@ -200,29 +202,70 @@ class Updater:
         summary = RunSummary()
         self.store.sync_sources(self.config.sources, started)
         due = due_sources(self.store.sources(), started, force=force, names=names)
-        claimed = set(
-            self.store.claim(
-                [r.id for r in due], worker=self.worker_id, now=started, lease=CLAIM_LEASE
-            )
-        )
+        claimed = self.store.claim(
+            [r.id for r in due], worker=self.worker_id, now=started,
+            lease=self.config.settings.claim_lease, not_fetched_since=started,
+        )  # fmt: skip
         summary.skipped = len(due) - len(claimed)
-        rows = {r.name: r for r in due if r.id in claimed}
+        await self.fetch_claimed([r for r in due if r.id in set(claimed)], summary)
+        await self.build_changed(summary)
+        self.store.record_run(started, self.clock(), summary.counts())
+        return summary
+
+    async def fetch_claimed(self, rows: Sequence[SourceRow], summary: RunSummary) -> None:
+        """Fetch, parse and store claimed sources; the claims end with them."""
         if self.progress:
             self.progress.start(len(rows))
+        by_name = {r.name: r for r in rows}
         try:
             if rows:
                 requests = interleave_by_host(
-                    [FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows.values()],
+                    [FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows],
                     lambda request: urlsplit(request.url).hostname or "",
                 )
                 async with Fetcher(self.config.settings) as fetcher:
                     async for result in fetcher.fetch_all(requests):
-                        await self.update_source(rows[result.source_name], result, summary)
+                        await self.update_source(by_name[result.source_name], result, summary)
         finally:
-            self.store.release(sorted(claimed), worker=self.worker_id)
-        summary.outputs_written = len(self.build(changed_sources=summary.changed_sources))
-        self.store.record_run(started, self.clock(), summary.counts())
-        return summary
+            self.store.release(sorted(r.id for r in rows), worker=self.worker_id)
+
+    async def build_changed(self, summary: RunSummary) -> None:
+        """Rebuild what changed, in one place at a time across all workers, then
+        ping the WebSub hubs of outputs whose feeds changed."""
+        publisher = Publisher(self.config, self.store, clock=self.clock)
+        with self.store.exclusive("build"):
+            written = publisher.build(changed_sources=summary.changed_sources)
+        summary.outputs_written += len(written)
+        await publisher.ping_hubs()
+
+    async def work(
+        self, stop: Callable[[], bool], *, batch: int = 50, idle: float = 30.0
+    ) -> RunSummary:
+        """Worker mode (`feedhub fetch --worker`): claim due sources in batches until
+        `stop()`; several workers on several hosts share one database this way."""
+        total = RunSummary()
+        self.store.sync_sources(self.config.sources, self.clock())
+        while not stop():
+            started = self.clock()
+            rows = self.store.claim_due(
+                worker=self.worker_id, now=started, lease=self.config.settings.claim_lease,
+                limit=batch,
+            )  # fmt: skip
+            if not rows:
+                upcoming = self.store.next_due()
+                wait = idle if upcoming is None else (upcoming - started).total_seconds()
+                deadline = time.monotonic() + min(max(wait, 0.05), idle)
+                while not stop() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                continue
+            summary = RunSummary()
+            await self.fetch_claimed(rows, summary)
+            if summary.changed_sources:
+                await self.build_changed(summary)
+            self.store.record_run(started, self.clock(), summary.counts())
+            log.info("batch of %d: %s", len(rows), summary.line())
+            total.merge(summary)
+        return total
 
     # --- one source ----------------------------------------------------------
 
@@ -335,61 +378,16 @@ class Updater:
             self.progress.step(name, outcome.kind)
 
     # --- outputs -------------------------------------------------------------
-
     def build(self, *, changed_sources: set[str] | None = None) -> list[Path]:
-        """Rebuild outputs; with changed_sources, only those that could have changed.
-
-        An output is also rebuilt when its configuration changed since its last
-        build or one of its files is missing, so editing feeds.toml takes effect
-        on the next fetch.
-        """
-        settings = self.config.settings
-        state_path = settings.output_dir / STATE_FILE
-        previous = _read_state(state_path)
-        current: dict[str, str] = {}
-        written: list[Path] = []
-        rows = {r.name: r for r in self.store.sources()}
-        for output in self.config.outputs:
-            fingerprint = output_fingerprint(output, settings.base_url)
-            current[output.name] = fingerprint
-            members = output_source_names(output, rows.values())
-            stale = (
-                changed_sources is None
-                or previous.get(output.name) != fingerprint
-                or bool(members & changed_sources)
-                or not all(p.exists() for p in output_paths(output, settings.output_dir))
-            )
-            if stale:
-                written += self.build_output(output, [rows[n].id for n in sorted(members)])
-        if current != previous:
-            from feedhub.generate import write_if_changed
-
-            write_if_changed(state_path, json.dumps(current, sort_keys=True).encode())
+        """Rebuild outputs outside a fetch run (feedhub build), hubs included."""
+        publisher = Publisher(self.config, self.store, clock=self.clock)
+        with self.store.exclusive("build"):
+            written = publisher.build(changed_sources=changed_sources)
+        asyncio.run(publisher.ping_hubs())
         return written
 
     def build_output(self, output: OutputConfig, source_ids: Sequence[int]) -> list[Path]:
-        selection = select_for_output(self.store, output, source_ids, now=self.clock())
-        directory = self.config.settings.output_dir
-        if output.private_token:
-            directory = directory / output.private_token
-        return generate_output(
-            selection, output_dir=directory, base_url=output_base_url(self.config, output)
-        )
-
-
-def select_for_output(
-    store: Store, output: OutputConfig, source_ids: Sequence[int], *, now: datetime
-) -> Selection:
-    pinned_ids, hidden = store.curation(output.name)
-    flt = EntryFilter(
-        source_ids=tuple(source_ids),
-        order=output.order,
-        hide_copies_of=tuple(source_ids) if output.dedup else (),
-    )
-    return select_entries(
-        output, store.iter_entries(flt), now=now,
-        pinned=store.entries_by_ids(pinned_ids), hidden=hidden,
-    )  # fmt: skip
+        return Publisher(self.config, self.store, clock=self.clock).build_output(output, source_ids)
 
 
 def recent_entries(
@@ -417,33 +415,6 @@ def recent_entries(
             raise ConfigError(str(config.path), "--source", f"no source named {source!r}")
         flt = EntryFilter(source_ids=tuple(match))
     return list(itertools.islice(store.iter_entries(flt, batch=limit), limit))
-
-
-def output_source_names(output: OutputConfig, rows: Iterable[SourceRow]) -> set[str]:
-    tags = set(output.tags)
-    return {r.name for r in rows if r.name in output.sources or tags.intersection(r.tags)}
-
-
-def output_base_url(config: Config, output: OutputConfig) -> str:
-    base = config.settings.base_url
-    return f"{base}{output.private_token}/" if output.private_token else base
-
-
-def output_paths(output: OutputConfig, output_dir: Path) -> list[Path]:
-    directory = output_dir / output.private_token if output.private_token else output_dir
-    return [directory / f"{output.name}.{fmt}" for fmt in output.formats]
-
-
-def output_fingerprint(output: OutputConfig, base_url: str) -> str:
-    return hashlib.sha256(repr((output, base_url)).encode()).hexdigest()[:16]
-
-
-def _read_state(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def set_curation(
@@ -482,19 +453,3 @@ def set_curation(
             members = output_source_names(chosen, rows)
             written += updater.build_output(chosen, [r.id for r in rows if r.name in members])
     return stored, changed, written
-
-
-def cache_max_ages(config: Config) -> dict[str, int]:
-    """Cache-Control max-age per served file: the shortest polling interval among
-    an output's sources, since the file cannot change more often than that."""
-    ages: dict[str, int] = {}
-    for output in config.outputs:
-        members = [
-            s for s in config.sources if s.name in output.sources or set(s.tags) & set(output.tags)
-        ]
-        intervals = [(s.interval or config.settings.interval).total_seconds() for s in members]
-        seconds = int(min(intervals, default=config.settings.interval.total_seconds()))
-        prefix = f"{output.private_token}/" if output.private_token else ""
-        for extension in (*output.formats, "html"):
-            ages[f"{prefix}{output.name}.{extension}"] = seconds
-    return ages

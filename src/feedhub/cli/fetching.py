@@ -65,7 +65,15 @@ class _Bar:
 @config_option
 @click.option("--all", "force", is_flag=True, help="Fetch every source, due or not.")
 @click.option("--source", "names", multiple=True, metavar="NAME", help="Fetch only this source.")
-def fetch(config_path: Path | None, force: bool, names: tuple[str, ...]) -> None:
+@click.option(
+    "--worker", is_flag=True, help="Loop, claiming batches of due sources, until SIGTERM/SIGINT."
+)
+@click.option(
+    "--batch", default=50, show_default=True, type=click.IntRange(1), help="With --worker."
+)
+def fetch(
+    config_path: Path | None, force: bool, names: tuple[str, ...], worker: bool, batch: int
+) -> None:
     """Fetch the sources that are due, store new entries, rebuild outputs.
 
     Exit status: 0 when every source was fine, 1 when some failed (the others
@@ -76,10 +84,16 @@ def fetch(config_path: Path | None, force: bool, names: tuple[str, ...]) -> None
       feedhub fetch                      # from cron: */10 * * * *
       feedhub fetch --all                # ignore intervals (not Retry-After)
       feedhub fetch --source example
+      feedhub fetch --worker             # one of several workers sharing PostgreSQL
     """
     from feedhub.update import Updater
 
     config = load(config_path)
+    if worker:
+        if force or names:
+            click.echo("error: --worker takes due sources only (no --all or --source)", err=True)
+            raise SystemExit(EXIT_USAGE)
+        raise SystemExit(_work(config, batch))
     unknown = set(names) - {s.name for s in config.sources}
     if unknown:
         click.echo(f"error: --source: no source named {', '.join(sorted(unknown))}", err=True)
@@ -97,6 +111,34 @@ def fetch(config_path: Path | None, force: bool, names: tuple[str, ...]) -> None
         click.echo(f"failed: {name}: {error}", err=True)
     click.echo(summary.line())
     raise SystemExit(EXIT_PARTIAL if summary.failed else EXIT_OK)
+
+
+def _work(config: Any, batch: int) -> int:
+    import asyncio
+    import signal
+
+    from feedhub.update import Updater
+
+    stopping: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        logging.getLogger("feedhub").info(
+            "%s: finishing the batch in hand", signal.Signals(signum).name
+        )
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger("feedhub").setLevel(logging.INFO)
+    with open_store(config) as store:
+        try:
+            total = asyncio.run(Updater(config, store).work(lambda: bool(stopping), batch=batch))
+        except FeedhubError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return EXIT_PARTIAL
+    click.echo(total.line())
+    return EXIT_OK
 
 
 @main.command()

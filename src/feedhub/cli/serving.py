@@ -26,8 +26,8 @@ def serve(config_path: Path | None, host: str, port: int) -> None:
     Example:
       feedhub serve --port 8080   # then subscribe to http://127.0.0.1:8080/NAME.atom
     """
+    from feedhub.publish import cache_max_ages
     from feedhub.serve import serve as run_server
-    from feedhub.update import cache_max_ages
 
     config = load(config_path)
     config.settings.output_dir.mkdir(parents=True, exist_ok=True)

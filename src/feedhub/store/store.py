@@ -6,12 +6,16 @@ dataclasses, and Core's bulk upserts are what issue 5 measured fastest.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -249,25 +253,125 @@ class Store:
         return tuple(sorted(ids))
 
     def claim(
-        self, source_ids: Sequence[int], *, worker: str, now: datetime, lease: timedelta
+        self,
+        source_ids: Sequence[int],
+        *,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+        not_fetched_since: datetime | None = None,
     ) -> list[int]:
         """Claim sources for one fetch; returns those this worker got.
 
-        One UPDATE ... WHERE claim is free, so two overlapping runs (cron, or
-        workers on several hosts) can never both take a source. An expired
+        One UPDATE ... WHERE the claim is free, so two overlapping runs (cron,
+        or workers on several hosts) can never both take a source. An expired
         lease is free again, so a killed run releases its claims by itself.
+        `not_fetched_since` (the run's start) also refuses a source another
+        run fetched after this one chose it, closing that race.
         """
         if not source_ids:
             return []
-        free = or_(sources.c.claim_expires_at.is_(None), sources.c.claim_expires_at < now)
+        conditions = [sources.c.id.in_(list(source_ids)), _free(now)]
+        if not_fetched_since is not None:
+            conditions.append(
+                or_(sources.c.last_fetch_at.is_(None), sources.c.last_fetch_at < not_fetched_since)
+            )
         with self._begin() as conn:
             rows = conn.execute(
                 update(sources)
-                .where(sources.c.id.in_(list(source_ids)), free)
+                .where(*conditions)
                 .values(claimed_by=worker, claim_expires_at=now + lease)
                 .returning(sources.c.id)
             )
             return sorted(r.id for r in rows)
+
+    def claim_due(
+        self, *, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[SourceRow]:
+        """Claim up to `limit` due sources, most overdue first (worker mode).
+
+        On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP
+        LOCKED, so concurrent workers on several hosts each take different
+        sources without waiting on one another; SQLite serializes writers.
+        """
+        due = and_(
+            sources.c.enabled.is_(True),
+            sources.c.status != "gone",
+            or_(sources.c.next_fetch_at.is_(None), sources.c.next_fetch_at <= now),
+            _free(now),
+        )
+        candidates = (
+            select(sources.c.id)
+            .where(due)
+            .order_by(sources.c.next_fetch_at.asc().nulls_first(), sources.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._begin() as conn:
+            ids = [
+                r.id
+                for r in conn.execute(
+                    update(sources)
+                    .where(sources.c.id.in_(candidates.scalar_subquery()), due)
+                    .values(claimed_by=worker, claim_expires_at=now + lease)
+                    .returning(sources.c.id)
+                )
+            ]
+        return [r for r in self.sources() if r.id in set(ids)] if ids else []
+
+    def next_due(self) -> datetime | None:
+        """The earliest next_fetch_at of a pollable source (None: nothing scheduled)."""
+        with self._connect() as conn:
+            return conn.execute(  # type: ignore[no-any-return]
+                select(func.min(sources.c.next_fetch_at)).where(
+                    sources.c.enabled.is_(True), sources.c.status != "gone"
+                )
+            ).scalar()
+
+    @contextmanager
+    def exclusive(self, name: str, *, timeout: float = 300.0) -> Iterator[None]:
+        """Hold a cluster-wide lock (output generation runs in one place at a time).
+
+        PostgreSQL: a session advisory lock, which the server frees if the
+        holder dies. SQLite: an flock on a file beside the database, which the
+        kernel frees likewise; SQLite databases are single-machine anyway.
+        """
+        deadline = time.monotonic() + timeout
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            with self._connect() as conn:
+                while not conn.execute(
+                    text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
+                ).scalar():
+                    if time.monotonic() > deadline:
+                        raise StoreError(f"another worker holds the {name} lock; gave up")
+                    time.sleep(0.05)
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.{name}.lock", "a+b") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StoreError(
+                            f"another process holds the {name} lock; gave up"
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def release(self, source_ids: Sequence[int], *, worker: str) -> None:
         if not source_ids:
@@ -482,6 +586,10 @@ class Store:
         with self._connect() as conn:
             row = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(1)).first()
         return dict(row._mapping) if row else None
+
+
+def _free(now: datetime) -> Any:
+    return or_(sources.c.claim_expires_at.is_(None), sources.c.claim_expires_at < now)
 
 
 _ALWAYS_SET = {

@@ -1,0 +1,186 @@
+"""Publishing: curate each output's entries and write its files (feeds, page, index).
+
+An output is rebuilt only when it could have changed (new entries from its
+sources, its configuration, a missing file), and every file is rewritten
+only when its bytes changed, so readers polling unchanged outputs get 304s.
+After an output's feeds change, its WebSub hubs are pinged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from feedhub.curate import select_entries
+from feedhub.generate import generate_output, write_if_changed
+from feedhub.models import Config, OutputConfig, Selection
+from feedhub.pages import (
+    INDEX_FILE,
+    OPML_FILE,
+    feed_links,
+    render_index,
+    render_opml,
+    render_output_page,
+)
+from feedhub.store import EntryFilter, SourceRow, Store
+from feedhub.websub import ping_hubs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger("feedhub.publish")
+STATE_FILE = ".feedhub-outputs.json"
+
+
+class Publisher:
+    """Builds the outputs of one configuration from one store."""
+
+    def __init__(self, config: Config, store: Store, *, clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.changed_outputs: list[OutputConfig] = []
+
+    def build(self, *, changed_sources: set[str] | None = None) -> list[Path]:
+        """Rebuild outputs; with changed_sources, only those that could have changed.
+
+        An output is also rebuilt when its configuration changed since its last
+        build or one of its files is missing, so editing feeds.toml takes effect
+        on the next fetch.
+        """
+        settings = self.config.settings
+        state_path = settings.output_dir / STATE_FILE
+        previous = _read_state(state_path)
+        current: dict[str, str] = {}
+        written: list[Path] = []
+        rows = {r.name: r for r in self.store.sources()}
+        for output in self.config.outputs:
+            fingerprint = output_fingerprint(output, settings.base_url)
+            current[output.name] = fingerprint
+            members = output_source_names(output, rows.values())
+            stale = (
+                changed_sources is None
+                or previous.get(output.name) != fingerprint
+                or bool(members & changed_sources)
+                or not all(p.exists() for p in output_paths(output, settings.output_dir))
+            )
+            if stale:
+                written += self.build_output(output, [rows[n].id for n in sorted(members)])
+        written += self.build_index()
+        if current != previous:
+            write_if_changed(state_path, json.dumps(current, sort_keys=True).encode())
+        return written
+
+    def build_output(self, output: OutputConfig, source_ids: Sequence[int]) -> list[Path]:
+        """Write one output's feeds and page; remember it if its feeds changed."""
+        selection = select_for_output(self.store, output, source_ids, now=self.clock())
+        directory = output_directory(self.config, output)
+        base_url = output_base_url(self.config, output)
+        written = generate_output(selection, output_dir=directory, base_url=base_url)
+        if written:
+            self.changed_outputs.append(output)
+        page = render_output_page(
+            selection, base_url=base_url, site_title=self.config.settings.title
+        )
+        if write_if_changed(directory / f"{output.name}.html", page):
+            written.append(directory / f"{output.name}.html")
+        return written
+
+    def build_index(self) -> list[Path]:
+        """index.html and outputs.opml list the public outputs, for people and readers."""
+        settings = self.config.settings
+        written = []
+        for name, render in ((INDEX_FILE, render_index), (OPML_FILE, render_opml)):
+            data = render(
+                self.config.outputs, base_url=settings.base_url, site_title=settings.title
+            )
+            if write_if_changed(settings.output_dir / name, data):
+                written.append(settings.output_dir / name)
+        return written
+
+    async def ping_hubs(self) -> None:
+        """WebSub: tell each hub of a public output that changed; a failing hub is logged."""
+        for output in self.changed_outputs:
+            if not output.hubs:
+                continue
+            if output.private_token:
+                # The topic URL carries the token: a hub must never learn it.
+                log.warning("%s: private output, hubs not pinged", output.name)
+                continue
+            topics = [link.url for link in feed_links(output, output_base_url(self.config, output))]
+            for hub, error in await ping_hubs(output.hubs, topics):
+                if error:
+                    log.warning("%s: WebSub hub %s: %s", output.name, hub, error)
+                else:
+                    log.info("%s: WebSub hub %s pinged", output.name, hub)
+        self.changed_outputs.clear()
+
+
+def select_for_output(
+    store: Store, output: OutputConfig, source_ids: Sequence[int], *, now: datetime
+) -> Selection:
+    pinned_ids, hidden = store.curation(output.name)
+    flt = EntryFilter(
+        source_ids=tuple(source_ids),
+        order=output.order,
+        hide_copies_of=tuple(source_ids) if output.dedup else (),
+    )
+    return select_entries(
+        output, store.iter_entries(flt), now=now,
+        pinned=store.entries_by_ids(pinned_ids), hidden=hidden,
+    )  # fmt: skip
+
+
+def output_source_names(output: OutputConfig, rows: Iterable[SourceRow]) -> set[str]:
+    tags = set(output.tags)
+    return {r.name for r in rows if r.name in output.sources or tags.intersection(r.tags)}
+
+
+def output_base_url(config: Config, output: OutputConfig) -> str:
+    base = config.settings.base_url
+    return f"{base}{output.private_token}/" if output.private_token else base
+
+
+def output_directory(config: Config, output: OutputConfig) -> Path:
+    """Private outputs live in a folder named by their token: served only at a URL
+    that carries it, by feedhub serve or any static server."""
+    root = config.settings.output_dir
+    return root / output.private_token if output.private_token else root
+
+
+def output_paths(output: OutputConfig, output_dir: Path) -> list[Path]:
+    directory = output_dir / output.private_token if output.private_token else output_dir
+    return [directory / f"{output.name}.{ext}" for ext in (*output.formats, "html")]
+
+
+def output_fingerprint(output: OutputConfig, base_url: str) -> str:
+    return hashlib.sha256(repr((output, base_url)).encode()).hexdigest()[:16]
+
+
+def _read_state(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def cache_max_ages(config: Config) -> dict[str, int]:
+    """Cache-Control max-age per served file: the shortest polling interval among
+    an output's sources, since the file cannot change more often than that."""
+    ages: dict[str, int] = {}
+    for output in config.outputs:
+        members = [
+            s for s in config.sources if s.name in output.sources or set(s.tags) & set(output.tags)
+        ]
+        intervals = [(s.interval or config.settings.interval).total_seconds() for s in members]
+        seconds = int(min(intervals, default=config.settings.interval.total_seconds()))
+        prefix = f"{output.private_token}/" if output.private_token else ""
+        for extension in (*output.formats, "html"):
+            ages[f"{prefix}{output.name}.{extension}"] = seconds
+    return ages
