@@ -41,11 +41,13 @@ def run(
     )  # fmt: skip
 
 
-def write_config(tmp_path: Path, server: FeedServer) -> Path:
+def write_config(tmp_path: Path, server: FeedServer, db_url: str | None = None) -> Path:
     config = tmp_path / "feeds.toml"
+    database = f'database_url = "{db_url}"' if db_url else ""
     config.write_text(f"""
 [settings]
 base_url = "http://feeds.example/"
+{database}
 
 [[sources]]
 url = "{server.url("/ministry.xml")}"
@@ -89,8 +91,10 @@ def served(feed_server: FeedServer) -> FeedServer:
     return feed_server
 
 
-def test_fetch_publishes_exactly_the_curated_entries(tmp_path: Path, served: FeedServer) -> None:
-    config = write_config(tmp_path, served)
+def test_fetch_publishes_exactly_the_curated_entries(
+    tmp_path: Path, served: FeedServer, db_url: str
+) -> None:
+    config = write_config(tmp_path, served, db_url)
     result = run(config, "fetch")
     # One source is missing (404): reported, exit 1, the others stored.
     assert result.returncode == 1, result.stderr

@@ -38,9 +38,11 @@ def feed(n: int = 2) -> bytes:
     return rss("Feed", [{"title": f"Post {i}", "link": f"https://site.example/{i}", "guid": f"id-{i}"} for i in range(n)])  # fmt: skip
 
 
-def make_config(tmp_path: Path, server: FeedServer, *paths: str, extra: str = "") -> Config:
+def make_config(
+    db_url: str, tmp_path: Path, server: FeedServer, *paths: str, extra: str = ""
+) -> Config:
     sources = "".join(f'[[sources]]\nurl = "{server.url(p)}"\nname = "{p.strip("/").split(".")[0]}"\ntags = ["t"]\n{extra}\n' for p in paths)  # fmt: skip
-    text = f'[settings]\ndatabase_url = "sqlite:///{tmp_path}/f.db"\noutput_dir = "{tmp_path}/public"\n{sources}[[outputs]]\nname = "out"\ntitle = "Out"\ntags = ["t"]\n'  # fmt: skip
+    text = f'[settings]\ndatabase_url = "{db_url}"\noutput_dir = "{tmp_path}/public"\n{sources}[[outputs]]\nname = "out"\ntitle = "Out"\ntags = ["t"]\n'  # fmt: skip
     import tomllib
 
     return build_config(tmp_path / "feeds.toml", tomllib.loads(text), text)
@@ -57,10 +59,10 @@ def updater(config: Config, clock: Clock) -> tuple[Updater, Store]:
 
 
 def test_conditional_get_and_not_modified(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/a.xml"] = Document(feed())
-    up, store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     assert up.run().fetched == 1
     clock.advance(hours=2)
     summary = up.run()
@@ -72,10 +74,10 @@ def test_conditional_get_and_not_modified(
 
 
 def test_only_due_sources_are_fetched_and_all_forces(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/a.xml"] = Document(feed())
-    up, _ = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, _ = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     up.run()
     clock.advance(minutes=10)
     assert up.run().fetched + up.run().not_modified == 0  # not due for ~1 h
@@ -83,9 +85,11 @@ def test_only_due_sources_are_fetched_and_all_forces(
     assert up.run(force=True).not_modified == 1
 
 
-def test_max_age_sets_the_next_fetch(tmp_path: Path, feed_server: FeedServer, clock: Clock) -> None:
+def test_max_age_sets_the_next_fetch(
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
+) -> None:
     feed_server.documents["/a.xml"] = Document(feed(), headers={"Cache-Control": "max-age=10800"})
-    up, store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     up.run()
     row = store.source("a")
     assert row and row.interval_reason == "max-age"
@@ -104,12 +108,12 @@ def test_max_age_sets_the_next_fetch(tmp_path: Path, feed_server: FeedServer, cl
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_honoured_even_by_all(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock, status: int
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock, status: int
 ) -> None:
     feed_server.documents["/a.xml"] = Document(
         b"slow down", "text/plain", status=status, headers={"Retry-After": "7200"}
     )
-    up, store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     assert up.run().failed == 1
     row = store.source("a")
     assert row and row.interval_reason == "retry-after" and row.last_http_status == status
@@ -122,10 +126,10 @@ def test_retry_after_is_honoured_even_by_all(
 
 
 def test_gone_stops_polling_until_enabled(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/a.xml"] = Document(b"gone", "text/plain", status=410)
-    up, store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     up.run()
     row = store.source("a")
     assert row and row.status == "gone" and row.next_fetch_at is None
@@ -138,10 +142,10 @@ def test_gone_stops_polling_until_enabled(
 
 
 def test_errors_back_off_exponentially(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/a.xml"] = Document(b"oops", "text/plain", status=500)
-    up, store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     delays = []
     for _ in range(4):
         up.run()
@@ -155,10 +159,10 @@ def test_errors_back_off_exponentially(
 
 
 def test_broken_after_30_days_still_tried_daily(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/a.xml"] = Document(b"oops", "text/plain", status=404)
-    up, store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     up.run()
     for _ in range(40):
         row = store.source("a")
@@ -171,13 +175,13 @@ def test_broken_after_30_days_still_tried_daily(
 
 
 def test_permanent_redirect_moves_the_url_after_three_fetches_over_a_day(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/old.xml"] = Document(
         b"", status=301, headers={"Location": "/new.xml"}, conditional=False
     )
     feed_server.documents["/new.xml"] = Document(feed())
-    up, store = updater(make_config(tmp_path, feed_server, "/old.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/old.xml"), clock)
     up.run()
     first_ids = {e.public_id for e in store.iter_entries(EntryFilter())}
     for hours in (1, 22):  # 3 fetches, but over 23 h: not yet
@@ -194,13 +198,13 @@ def test_permanent_redirect_moves_the_url_after_three_fetches_over_a_day(
 
 @pytest.mark.parametrize("status", [302, 307])
 def test_temporary_redirects_never_move_the_url(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock, status: int
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock, status: int
 ) -> None:
     feed_server.documents["/old.xml"] = Document(
         b"", status=status, headers={"Location": "/new.xml"}, conditional=False
     )
     feed_server.documents["/new.xml"] = Document(feed())
-    up, store = updater(make_config(tmp_path, feed_server, "/old.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/old.xml"), clock)
     for _ in range(4):
         up.run(force=True)
         clock.advance(hours=12)
@@ -209,10 +213,10 @@ def test_temporary_redirects_never_move_the_url(
 
 
 def test_identical_body_without_conditional_get_is_not_parsed_again(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/a.xml"] = Document(feed(), conditional=False)
-    up, _store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, _store = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     assert up.run().fetched == 1
     clock.advance(hours=2)
     summary = up.run()
@@ -221,10 +225,10 @@ def test_identical_body_without_conditional_get_is_not_parsed_again(
 
 
 def test_changed_entries_are_updated_in_place(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/a.xml"] = Document(feed())
-    up, store = updater(make_config(tmp_path, feed_server, "/a.xml"), clock)
+    up, store = updater(make_config(db_url, tmp_path, feed_server, "/a.xml"), clock)
     up.run()
     before = {e.entry.key: e for e in store.iter_entries(EntryFilter())}
     feed_server.documents["/a.xml"] = Document(rss("Feed", [
@@ -241,7 +245,7 @@ def test_changed_entries_are_updated_in_place(
 
 
 def test_a_broken_source_never_harms_the_others(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     feed_server.documents["/good.xml"] = Document(feed(3))
     feed_server.documents["/html.xml"] = Document(
@@ -249,7 +253,7 @@ def test_a_broken_source_never_harms_the_others(
     )
     feed_server.documents["/bad.xml"] = Document(b"oops", status=500)
     up, store = updater(
-        make_config(tmp_path, feed_server, "/good.xml", "/html.xml", "/bad.xml"), clock
+        make_config(db_url, tmp_path, feed_server, "/good.xml", "/html.xml", "/bad.xml"), clock
     )
     summary = up.run()
     assert (summary.fetched, summary.failed, summary.entries_new) == (1, 2, 3)
@@ -259,12 +263,12 @@ def test_a_broken_source_never_harms_the_others(
 
 
 def test_overlapping_runs_never_fetch_a_source_twice(
-    tmp_path: Path, feed_server: FeedServer, clock: Clock
+    db_url: str, tmp_path: Path, feed_server: FeedServer, clock: Clock
 ) -> None:
     paths = [f"/s{i}.xml" for i in range(12)]
     for path in paths:
         feed_server.documents[path] = Document(feed())
-    config = make_config(tmp_path, feed_server, *paths)
+    config = make_config(db_url, tmp_path, feed_server, *paths)
     Store.open(config.settings.database_url).close()  # migrate once, before the race
     results = []
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from feedhub.curate import TITLE_WINDOW, canonical_url, dedup_title
@@ -47,19 +47,23 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def insert_ignoring_conflicts(conn: Connection) -> Any:
-    """INSERT that skips rows another writer stored first (issue 7: idempotent upserts)."""
+def insert_ignoring(conn: Connection, table: Table, keys: list[str]) -> Any:
+    """INSERT that skips rows whose unique `keys` another writer stored first."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(entries).on_conflict_do_nothing(index_elements=["source_id", "key_hash"])
+        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
     if conn.dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(entries).on_conflict_do_nothing(
-            index_elements=["source_id", "key_hash"]
-        )
-    return insert(entries)
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+    return insert(table)
+
+
+def insert_ignoring_conflicts(conn: Connection) -> Any:
+    """Entry INSERT that skips rows another writer stored first (issue 7: idempotent
+    upserts when a source is claimed again after a lease expired)."""
+    return insert_ignoring(conn, entries, ["source_id", "key_hash"])
 
 
 # Index keys stay well under PostgreSQL's btree row limit (~2.7 kB); a longer

@@ -24,6 +24,7 @@ from feedhub.models import Entry, SourceConfig, SourceInfo, StoredEntry
 from feedhub.store.engine import make_engine, migrate
 from feedhub.store.rows import (
     entry_values,
+    insert_ignoring,
     insert_ignoring_conflicts,
     key_hash,
     mark_duplicates,
@@ -145,7 +146,12 @@ class Store:
     # --- sources -----------------------------------------------------------
 
     def sync_sources(self, configs: Sequence[SourceConfig], now: datetime) -> None:
-        """Make the sources table match feeds.toml; rows never vanish (entries stay)."""
+        """Make the sources table match feeds.toml; rows never vanish (entries stay).
+
+        A constant number of statements whatever the number of sources, and
+        safe when several workers start at once (inserts skip rows another
+        worker added a moment earlier).
+        """
         with self._begin() as conn:
             existing = {
                 r.name: r
@@ -153,60 +159,55 @@ class Store:
                     select(sources.c.id, sources.c.name, sources.c.config_url, sources.c.enabled)
                 )
             }
-            wanted = {c.name for c in configs}
+            new = [c for c in configs if c.name not in existing]
+            if new:
+                conn.execute(
+                    insert_ignoring(conn, sources, ["name"]),
+                    [
+                        {"name": c.name, "url": c.url, "config_url": c.url, "enabled": c.enabled,
+                         "status": "new", "consecutive_errors": 0, "redirect_count": 0,
+                         "created_at": now, "hints": {}}
+                        for c in new
+                    ],
+                )  # fmt: skip
+                existing.update(
+                    (r.name, r)
+                    for r in conn.execute(
+                        select(sources.c.id, sources.c.name, sources.c.config_url,
+                               sources.c.enabled).where(sources.c.name.in_([c.name for c in new]))
+                    )
+                )  # fmt: skip
             for config in configs:
-                row = existing.get(config.name)
-                if row is None:
-                    source_id = conn.execute(
-                        insert(sources).values(
-                            name=config.name,
-                            url=config.url,
-                            config_url=config.url,
-                            enabled=config.enabled,
-                            status="new",
-                            consecutive_errors=0,
-                            redirect_count=0,
-                            created_at=now,
-                            hints={},
-                        )
-                    ).inserted_primary_key[0]
-                else:
-                    source_id = row.id
-                    changes: dict[str, Any] = {}
-                    if row.config_url != config.url:
-                        # The person edited the URL: fetch the new one now. A URL
-                        # moved by a permanent redirect keeps config_url as it was.
-                        changes.update(
-                            url=config.url,
-                            config_url=config.url,
-                            next_fetch_at=None,
-                            redirect_target=None,
-                            redirect_count=0,
-                            etag=None,
-                            last_modified=None,
-                            body_hash=None,
-                        )
-                    if row.enabled != config.enabled:
-                        changes["enabled"] = config.enabled
-                    if changes:
-                        conn.execute(
-                            update(sources).where(sources.c.id == source_id).values(**changes)
-                        )
-                current = set(
-                    conn.execute(
-                        select(source_tags.c.tag).where(source_tags.c.source_id == source_id)
-                    ).scalars()
+                row = existing[config.name]
+                changes: dict[str, Any] = {}
+                if row.config_url != config.url:
+                    # The person edited the URL: fetch the new one now. A URL moved
+                    # by a permanent redirect keeps config_url as it was.
+                    changes.update(url=config.url, config_url=config.url, next_fetch_at=None,
+                                   redirect_target=None, redirect_count=0, etag=None,
+                                   last_modified=None, body_hash=None)  # fmt: skip
+                if row.enabled != config.enabled:
+                    changes["enabled"] = config.enabled
+                if changes:
+                    conn.execute(update(sources).where(sources.c.id == row.id).values(**changes))
+            current: dict[int, set[str]] = {}
+            for source_id, tag in conn.execute(select(source_tags.c.source_id, source_tags.c.tag)):
+                current.setdefault(source_id, set()).add(tag)
+            stale = [
+                (existing[c.name].id, c.tags)
+                for c in configs
+                if current.get(existing[c.name].id, set()) != set(c.tags)
+            ]
+            if stale:
+                conn.execute(
+                    delete(source_tags).where(source_tags.c.source_id.in_([i for i, _ in stale]))
                 )
-                if current != set(config.tags):
-                    conn.execute(delete(source_tags).where(source_tags.c.source_id == source_id))
-                    if config.tags:
-                        conn.execute(
-                            insert(source_tags),
-                            [
-                                {"source_id": source_id, "tag": t}
-                                for t in dict.fromkeys(config.tags)
-                            ],
-                        )
+                rows = [
+                    {"source_id": i, "tag": t} for i, tags in stale for t in dict.fromkeys(tags)
+                ]
+                if rows:
+                    conn.execute(insert_ignoring(conn, source_tags, ["source_id", "tag"]), rows)
+            wanted = {c.name for c in configs}
             gone = [r.id for name, r in existing.items() if name not in wanted and r.enabled]
             if gone:
                 conn.execute(update(sources).where(sources.c.id.in_(gone)).values(enabled=False))
