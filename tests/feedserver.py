@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ class Document:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     conditional: bool = True  # answer If-None-Match / If-Modified-Since
+    delay: float = 0.0  # seconds before answering: a slow publisher
 
     @property
     def etag(self) -> str:
@@ -46,6 +48,8 @@ class FeedServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 document = server.documents.get(self.path)
+                if document is not None and document.delay:
+                    time.sleep(document.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if document is None:
                     status, body, extra = 404, b"not found", {"Content-Type": "text/plain"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -31,7 +31,7 @@ from feedhub.store.rows import (
     source_row,
     stored_entry,
 )
-from feedhub.store.schema import curation, entries, runs, source_tags, sources
+from feedhub.store.schema import UTCDateTime, curation, entries, runs, source_tags, sources
 
 
 @dataclass(frozen=True)
@@ -321,13 +321,29 @@ class Store:
         return [r for r in self.sources() if r.id in set(ids)] if ids else []
 
     def next_due(self) -> datetime | None:
-        """The earliest next_fetch_at of a pollable source (None: nothing scheduled)."""
+        """When a worker next has something to claim: the earliest next_fetch_at of
+        a pollable source, or, for one claimed by another worker, when that claim
+        expires if later (a killed worker's sources come back then)."""
+        wake = case(
+            (
+                and_(
+                    sources.c.claim_expires_at.is_not(None),
+                    or_(
+                        sources.c.next_fetch_at.is_(None),
+                        sources.c.claim_expires_at > sources.c.next_fetch_at,
+                    ),
+                ),
+                sources.c.claim_expires_at,
+            ),
+            else_=sources.c.next_fetch_at,
+        )
         with self._connect() as conn:
-            return conn.execute(  # type: ignore[no-any-return]
-                select(func.min(sources.c.next_fetch_at)).where(
+            value = conn.execute(
+                select(func.min(wake)).where(
                     sources.c.enabled.is_(True), sources.c.status != "gone"
                 )
             ).scalar()
+        return UTCDateTime().process_result_value(value, self.engine.dialect)
 
     @contextmanager
     def exclusive(self, name: str, *, timeout: float = 300.0) -> Iterator[None]:
