@@ -79,6 +79,7 @@ class RunSummary:
     entries_updated: int = 0
     outputs_written: int = 0
     skipped: int = 0  # due sources another run had claimed
+    build_seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (source, error)
     changed_sources: set[str] = field(default_factory=set)
 
@@ -96,8 +97,9 @@ class RunSummary:
         )
         return text + (f"; {self.skipped} claimed by another run" if self.skipped else "")
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, float]:
         return {
+            "build_seconds": round(self.build_seconds, 4),
             "fetched": self.fetched,
             "not_modified": self.not_modified,
             "failed": self.failed,
@@ -233,8 +235,10 @@ class Updater:
         """Rebuild what changed, in one place at a time across all workers, then
         ping the WebSub hubs of outputs whose feeds changed."""
         publisher = Publisher(self.config, self.store, clock=self.clock)
+        began = time.monotonic()
         with self.store.exclusive("build"):
             written = publisher.build(changed_sources=summary.changed_sources)
+        summary.build_seconds += time.monotonic() - began
         summary.outputs_written += len(written)
         await publisher.ping_hubs()
 
@@ -321,6 +325,7 @@ class Updater:
             redirect_count=state.redirect_count,
             redirect_first_seen=state.redirect_first_seen,
             last_success_at=now if outcome.kind in ("ok", "not-modified") else None,
+            last_fetch_seconds=round(result.elapsed, 4),
             url=step.move_to,
             warning=parsed.warning if parsed else (row.warning if outcome.kind != "ok" else None),
         )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -91,6 +92,7 @@ sources = Table(
     Column("last_error", Text),
     Column("warning", Text),
     Column("interval_reason", String(30)),
+    Column("last_fetch_seconds", Float),  # duration of the last attempt, for metrics
     Column("hints", JSON),
     Column("redirect_target", Text),
     Column("redirect_count", Integer, nullable=False, default=0),
@@ -173,4 +175,16 @@ runs = Table(
     Column("entries_new", Integer, nullable=False, default=0),
     Column("entries_updated", Integer, nullable=False, default=0),
     Column("outputs_written", Integer, nullable=False, default=0),
+    Column("build_seconds", Float),
+)
+
+# Entries removed by retention leave their identity behind, so a feed that
+# still lists them never brings them back (issue 8).
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("removed_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("source_id", "key_hash"),
 )

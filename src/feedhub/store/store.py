@@ -31,7 +31,15 @@ from feedhub.store.rows import (
     source_row,
     stored_entry,
 )
-from feedhub.store.schema import UTCDateTime, curation, entries, runs, source_tags, sources
+from feedhub.store.schema import (
+    UTCDateTime,
+    curation,
+    entries,
+    runs,
+    source_tags,
+    sources,
+    tombstones,
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class SourceUpdate:
     subtitle: str | None = None
     language: str | None = None
     parser: str | None = None
+    last_fetch_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -444,8 +453,21 @@ class Store:
                 ).where(entries.c.source_id == source.id, entries.c.key_hash.in_(chunk))
             ):
                 known[row.key_hash] = (row.id, row.content_hash, row.first_seen_at)
+        unknown = [d for d in hashes if d not in known]
+        buried: set[str] = set()
+        for start in range(0, len(unknown), 500):
+            buried.update(
+                conn.execute(
+                    select(tombstones.c.key_hash).where(
+                        tombstones.c.source_id == source.id,
+                        tombstones.c.key_hash.in_(unknown[start : start + 500]),
+                    )
+                ).scalars()
+            )
         inserts, updates = [], []
         for digest, entry in hashes.items():
+            if digest in buried:
+                continue  # removed by retention: a feed still listing it must not revive it
             if digest not in known:
                 inserts.append(entry_values(source.name, source.id, digest, entry, now, now))
             elif known[digest][1] != entry.content_hash:
@@ -595,7 +617,9 @@ class Store:
 
     # --- runs --------------------------------------------------------------
 
-    def record_run(self, started: datetime, finished: datetime, counts: Mapping[str, int]) -> None:
+    def record_run(
+        self, started: datetime, finished: datetime, counts: Mapping[str, float]
+    ) -> None:
         with self._begin() as conn:
             conn.execute(insert(runs).values(started_at=started, finished_at=finished, **counts))
 
