@@ -69,6 +69,7 @@ class SourceRow:
     redirect_target: str | None = None
     redirect_count: int = 0
     redirect_first_seen: datetime | None = None
+    last_fetch_seconds: float | None = None
     tags: tuple[str, ...] = ()
     entry_count: int = 0
 
