@@ -21,6 +21,7 @@ from feedhub.errors import ConfigError
 from feedhub.models import (
     Config,
     Format,
+    Keep,
     OutputConfig,
     Rule,
     RuleField,
@@ -36,6 +37,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8080/"
 SETTINGS_KEYS = {
     "database_url",
     "claim_lease",
+    "keep",
     "output_dir",
     "base_url",
     "interval",
@@ -48,7 +50,8 @@ SETTINGS_KEYS = {
     "max_redirects",
     "title",
 }
-SOURCE_KEYS = {"url", "name", "tags", "interval", "enabled", "title"}
+SOURCE_KEYS = {"url", "name", "tags", "interval", "enabled", "title", "keep"}
+KEEP_KEYS = {"days", "min", "max"}
 OUTPUT_KEYS = {
     "name",
     "title",
@@ -340,6 +343,7 @@ def _settings(reader: _Reader, root: Path, raw: object) -> Settings:
         max_redirects=reader.integer(table, "max_redirects", "settings", 5, minimum=0),
         title=reader.string(table, "title", "settings", "feedhub"),
         claim_lease=reader.duration(table, "claim_lease", "settings") or timedelta(minutes=10),
+        keep=_keep(reader, table.get("keep"), "settings.keep") or Keep(),
     )
 
 
@@ -406,9 +410,24 @@ def _sources(reader: _Reader, root: Path, raw: object) -> tuple[SourceConfig, ..
                 interval_explicit=interval is not None,
                 enabled=reader.boolean(table, "enabled", where, True),
                 title=reader.string(table, "title", where) if "title" in table else None,
+                keep=_keep(reader, table.get("keep"), f"{where}.keep"),
             )
         )
     return tuple(result)
+
+
+def _keep(reader: _Reader, raw: object, where: str) -> Keep | None:
+    """keep = { days = 90, min = 50, max = 5000 }: what `feedhub prune` leaves."""
+    if raw is None:
+        return None
+    table = reader.table(raw, where)
+    reader.check_keys(table, KEEP_KEYS, where)
+    days = reader.integer(table, "days", where, 0, minimum=1) if "days" in table else None
+    most = reader.integer(table, "max", where, 0, minimum=1) if "max" in table else None
+    least = reader.integer(table, "min", where, 0, minimum=0)
+    if most is not None and least > most:
+        raise reader.error(f"{where}.min", f"min ({least}) is more than max ({most})")
+    return Keep(days=days, min_entries=least, max_entries=most)
 
 
 def _source_url(reader: _Reader, root: Path, url: str, key: str) -> str:

@@ -23,6 +23,15 @@ Format = Literal["atom", "rss", "json"]
 
 
 @dataclass(frozen=True)
+class Keep:
+    """Retention: what `feedhub prune` keeps of a source's entries (None: no bound)."""
+
+    days: int | None = None  # entries older than this may go...
+    min_entries: int = 0  # ...but the newest N of each source always stay
+    max_entries: int | None = None  # and no source keeps more than this
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     output_dir: Path
@@ -36,6 +45,7 @@ class Settings:
     host_delay: float = 0.0  # seconds between two requests to one host
     max_redirects: int = 5
     claim_lease: timedelta = timedelta(minutes=10)  # a killed worker's sources free up after this
+    keep: Keep = Keep()  # default retention of every source
     title: str = "feedhub"  # used on index pages
 
 
@@ -48,6 +58,7 @@ class SourceConfig:
     interval_explicit: bool = False  # the user wrote `interval` for this source
     enabled: bool = True
     title: str | None = None  # overrides the feed's own title in provenance
+    keep: Keep | None = None  # None: settings.keep
 
 
 @dataclass(frozen=True)

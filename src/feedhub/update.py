@@ -38,6 +38,7 @@ from feedhub.models import (
 from feedhub.normalize import normalize_entries
 from feedhub.parse import parse_document
 from feedhub.publish import Publisher, output_source_names, select_for_output
+from feedhub.retention import entries_to_remove, worth_vacuuming
 from feedhub.sources import (
     CacheHints,
     Outcome,
@@ -458,3 +459,42 @@ def set_curation(
             members = output_source_names(chosen, rows)
             written += updater.build_output(chosen, [r.id for r in rows if r.name in members])
     return stored, changed, written
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    by_source: dict[str, int]  # entries removed (or that would be), per source
+    vacuumed: bool
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_source.values())
+
+
+def prune(config: Config, store: Store, *, now: datetime, dry_run: bool = False) -> PruneReport:
+    """Apply each source's keep rule; never touch pinned entries or what an output shows."""
+    rows = store.sources()
+    protected = store.pinned_ids()
+    for output in config.outputs:
+        members = output_source_names(output, rows)
+        selection = select_for_output(
+            store, output, [r.id for r in rows if r.name in members], now=now
+        )
+        protected |= {stored.id for stored in selection.entries}
+    configured = {s.name: s for s in config.sources}
+    by_source: dict[str, int] = {}
+    remaining = 0
+    for row in rows:
+        source = configured.get(row.name)
+        keep = (source.keep if source and source.keep else None) or config.settings.keep
+        candidates = store.retention_candidates(row.id)
+        doomed = entries_to_remove(candidates, keep, now=now, protected=protected)
+        remaining += len(candidates) - len(doomed)
+        if doomed:
+            by_source[row.name] = (
+                len(doomed) if dry_run else store.remove_entries(row.id, doomed, now=now)
+            )
+    vacuum = not dry_run and worth_vacuuming(sum(by_source.values()), remaining)
+    if vacuum:
+        store.vacuum()
+    return PruneReport(by_source, vacuum)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -574,6 +575,78 @@ class Store:
     def count_entries(self) -> int:
         with self._connect() as conn:
             return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
+
+    # --- retention -----------------------------------------------------------
+
+    def retention_candidates(self, source_id: int) -> list[tuple[int, datetime]]:
+        """(row id, date) of a source's entries, newest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(entries.c.id, entries.c.sort_published)
+                .where(entries.c.source_id == source_id)
+                .order_by(entries.c.sort_published.desc(), entries.c.id.desc())
+            )
+            return [(r.id, r.sort_published) for r in rows]
+
+    def pinned_ids(self) -> set[int]:
+        with self._connect() as conn:
+            return set(
+                conn.execute(
+                    select(curation.c.entry_id).where(curation.c.action == "pin")
+                ).scalars()
+            )
+
+    def remove_entries(self, source_id: int, ids: Sequence[int], *, now: datetime) -> int:
+        """Delete entries, leaving tombstones so a feed still listing them never
+        brings them back; one transaction per call."""
+        removed = 0
+        with self._begin() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                hashes = list(
+                    conn.execute(
+                        select(entries.c.key_hash).where(
+                            entries.c.source_id == source_id, entries.c.id.in_(chunk)
+                        )
+                    ).scalars()
+                )
+                if hashes:
+                    conn.execute(
+                        insert_ignoring(conn, tombstones, ["source_id", "key_hash"]),
+                        [
+                            {"source_id": source_id, "key_hash": h, "removed_at": now}
+                            for h in hashes
+                        ],
+                    )
+                # Copies that pointed at a removed original stand on their own now.
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.duplicate_of.in_(chunk))
+                    .values(duplicate_of=None)
+                )
+                removed += conn.execute(
+                    delete(entries).where(entries.c.source_id == source_id, entries.c.id.in_(chunk))
+                ).rowcount
+        return removed
+
+    def vacuum(self) -> None:
+        """Give freed pages back (SQLite VACUUM; PostgreSQL VACUUM ANALYZE), outside any
+        transaction as both require."""
+        try:
+            if self.engine.dialect.name == "sqlite":
+                # The raw connection is in autocommit mode (isolation_level None) and
+                # skips the BEGIN IMMEDIATE our begin hook would issue.
+                raw = self.engine.raw_connection()
+                try:
+                    raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+                finally:
+                    raw.close()
+                return
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("VACUUM (ANALYZE) entries")
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise StoreError(f"vacuum failed: {exc}") from exc
 
     # --- curation ----------------------------------------------------------
 
