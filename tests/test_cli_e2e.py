@@ -198,3 +198,14 @@ def test_every_command_has_help_with_an_example() -> None:
 
     for name, command in main.commands.items():
         assert command.help and "Example" in command.help, name
+
+
+def test_json_logs_are_one_object_per_line(tmp_path: Path, served: FeedServer) -> None:
+    config = write_config(tmp_path, served)
+    result = subprocess.run([sys.executable, "-m", "feedhub", "--log-format", "json", "-v", "--config", str(config), "fetch"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert any(r["logger"] == "feedhub.update" and r["level"] == "info" and "ministry" in r["message"] for r in records)  # fmt: skip
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    quiet = subprocess.run([sys.executable, "-m", "feedhub", "-q", "--config", str(config), "fetch"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "INFO" not in quiet.stderr

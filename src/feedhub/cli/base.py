@@ -82,13 +82,20 @@ def iso(moment: datetime | None) -> str | None:
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="json: one JSON object per line; auto: short lines on a terminal.",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="FEEDHUB_CONFIG",
     help=CONFIG_HELP,
 )
-def main(verbose: int, quiet: bool, config_path: Path | None) -> None:
+def main(verbose: int, quiet: bool, log_format: str, config_path: Path | None) -> None:
     """feedhub: follow many feeds, republish curated ones.
 
     \b
@@ -96,11 +103,11 @@ def main(verbose: int, quiet: bool, config_path: Path | None) -> None:
       feedhub init mysite && cd mysite
       feedhub fetch          # poll due sources, store, rebuild outputs
       feedhub serve          # http://127.0.0.1:8080/
+      feedhub -v --log-format json run   # structured logs for a log shipper
     """
-    level = (
-        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    )
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from feedhub.logs import setup_logging
+
+    setup_logging(verbose=verbose, quiet=quiet, log_format=log_format)  # type: ignore[arg-type]
 
 
 def now() -> datetime:

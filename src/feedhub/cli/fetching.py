@@ -129,7 +129,7 @@ def _work(config: Any, batch: int) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if logging.getLogger().level > logging.INFO:
+    if logging.getLogger().level == logging.WARNING:  # the default; -q stays quiet
         logging.getLogger("feedhub").setLevel(logging.INFO)
     with open_store(config) as store:
         try:
@@ -184,7 +184,7 @@ def run(
     from feedhub.scheduler import run_daemon
 
     config = load(config_path)
-    if logging.getLogger().level > logging.INFO:
+    if logging.getLogger().level == logging.WARNING:  # the default; -q stays quiet
         logging.getLogger("feedhub").setLevel(logging.INFO)
     try:
         status = run_daemon(
