@@ -38,6 +38,7 @@ SETTINGS_KEYS = {
     "database_url",
     "claim_lease",
     "keep",
+    "database_timeout",
     "output_dir",
     "base_url",
     "interval",
@@ -344,6 +345,7 @@ def _settings(reader: _Reader, root: Path, raw: object) -> Settings:
         title=reader.string(table, "title", "settings", "feedhub"),
         claim_lease=reader.duration(table, "claim_lease", "settings") or timedelta(minutes=10),
         keep=_keep(reader, table.get("keep"), "settings.keep") or Keep(),
+        database_timeout=reader.positive(table, "database_timeout", "settings", 30.0),
     )
 
 

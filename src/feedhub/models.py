@@ -46,6 +46,7 @@ class Settings:
     max_redirects: int = 5
     claim_lease: timedelta = timedelta(minutes=10)  # a killed worker's sources free up after this
     keep: Keep = Keep()  # default retention of every source
+    database_timeout: float = 30.0  # seconds to wait for a database another process holds
     title: str = "feedhub"  # used on index pages
 
 

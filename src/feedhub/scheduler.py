@@ -48,7 +48,8 @@ class Daemon:
         self.on_config = on_config
         self.config = load_config(config_path)
         self._mtime = self._config_mtime()
-        self.store = Store.open(self.config.settings.database_url)
+        settings = self.config.settings
+        self.store = Store.open(settings.database_url, timeout=settings.database_timeout)
         self.store.sync_sources(self.config.sources, clock())
 
     def _config_mtime(self) -> float | None:

@@ -62,7 +62,9 @@ def open_store(config: Config) -> Iterator[Store]:
     from feedhub.store import Store
 
     try:
-        with Store.open(config.settings.database_url) as store:
+        with Store.open(
+            config.settings.database_url, timeout=config.settings.database_timeout
+        ) as store:
             yield store
     except FeedhubError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -133,8 +133,9 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
-        engine = make_engine(url)
+    def open(cls, url: str, *, migrate_schema: bool = True, timeout: float = 30.0) -> Store:
+        """`timeout`: how long a writer waits for another process's lock (SQLite)."""
+        engine = make_engine(url, busy_timeout_ms=int(timeout * 1000))
         if migrate_schema:
             migrate(engine)
         return cls(engine)
@@ -575,6 +576,23 @@ class Store:
     def count_entries(self) -> int:
         with self._connect() as conn:
             return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
+
+    def search(
+        self,
+        query: str,
+        *,
+        source_ids: Sequence[int] | None = None,
+        since: datetime | None = None,
+        limit: int = 20,
+    ) -> list[tuple[StoredEntry, float]]:
+        """Entries matching `query` (websearch syntax, see store/search.py) with their
+        scores, best first, ties newest first; never fails on odd query text."""
+        from feedhub.store.search import ranked_ids
+
+        with self._connect() as conn:
+            ranked = ranked_ids(conn, query, source_ids=source_ids, since=since, limit=limit)
+        found = {e.id: e for e in self.entries_by_ids([i for i, _ in ranked])}
+        return [(found[i], score) for i, score in ranked if i in found]
 
     # --- retention -----------------------------------------------------------
 
