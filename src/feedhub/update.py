@@ -17,26 +17,21 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from feedhub.errors import ConfigError, FeedhubError, ParseError, StoreError
+from feedhub.errors import ConfigError, ParseError, StoreError
 from feedhub.fetch import Fetcher
 from feedhub.models import (
     Config,
-    Entry,
-    FeedMeta,
     FetchRequest,
     FetchResult,
     OutputConfig,
     StoredEntry,
 )
-from feedhub.normalize import normalize_entries
-from feedhub.parse import parse_document
 from feedhub.publish import Publisher, output_source_names, select_for_output
 from feedhub.retention import entries_to_remove, worth_vacuuming
 from feedhub.sources import (
@@ -52,6 +47,7 @@ from feedhub.sources import (
     reenable,
 )
 from feedhub.store import EntryFilter, SourceRow, SourceUpdate, Store
+from feedhub.workers import Parsed, ParsePool
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("feedhub.update")
@@ -110,23 +106,6 @@ class RunSummary:
         }
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """What parse + normalize hand back for one body (picklable, for worker processes)."""
-
-    meta: FeedMeta
-    entries: tuple[Entry, ...]
-    version: str
-    warning: str | None
-
-
-def parse_body(body: bytes, url: str, headers: dict[str, str], now: datetime) -> Parsed:
-    """parse -> normalize for one document; runs in an executor, off the event loop."""
-    feed = parse_document(body, url=url, headers=headers)
-    entries = normalize_entries(feed, source_url=url, now=now)
-    return Parsed(feed.meta, entries, feed.version, feed.bozo)
-
-
 def state_of(row: SourceRow) -> SourceState:
     return SourceState(
         status=row.status,  # type: ignore[arg-type]
@@ -180,7 +159,7 @@ class Updater:
         *,
         clock: Clock = system_clock,
         rng: random.Random | None = None,
-        executor: Executor | None = None,
+        parser: ParsePool[Parsed] | None = None,
         worker_id: str | None = None,
         progress: Progress | None = None,
     ) -> None:
@@ -188,7 +167,8 @@ class Updater:
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
-        self.executor = executor
+        self.parser = parser  # None: a pool per run
+        self._pool: ParsePool[Parsed] | None = None
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.progress = progress
         self.source_configs = {s.name: s for s in config.sources}
@@ -216,20 +196,36 @@ class Updater:
         return summary
 
     async def fetch_claimed(self, rows: Sequence[SourceRow], summary: RunSummary) -> None:
-        """Fetch, parse and store claimed sources; the claims end with them."""
+        """Fetch, parse and store claimed sources; the claims end with them.
+
+        Fetches stay concurrent while documents are parsed on every core: each
+        result becomes a task, bounded so that at most a few bodies per parser
+        process wait in memory. Stores are synchronous calls, so two sources'
+        writes never interleave.
+        """
         if self.progress:
             self.progress.start(len(rows))
         by_name = {r.name: r for r in rows}
+        pool = self.parser or ParsePool()
+        self._pool = pool
         try:
             if rows:
                 requests = interleave_by_host(
                     [FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows],
                     lambda request: urlsplit(request.url).hostname or "",
                 )
-                async with Fetcher(self.config.settings) as fetcher:
+                waiting = asyncio.Semaphore(2 * pool.processes)
+                async with Fetcher(self.config.settings) as fetcher, asyncio.TaskGroup() as group:
                     async for result in fetcher.fetch_all(requests):
-                        await self.update_source(by_name[result.source_name], result, summary)
+                        await waiting.acquire()
+                        task = group.create_task(
+                            self.update_source(by_name[result.source_name], result, summary)
+                        )
+                        task.add_done_callback(lambda _: waiting.release())
         finally:
+            if pool is not self.parser:
+                pool.close()
+            self._pool = None
             self.store.release(sorted(r.id for r in rows), worker=self.worker_id)
 
     async def build_changed(self, summary: RunSummary) -> None:
@@ -355,16 +351,10 @@ class Updater:
         )  # fmt: skip
 
     async def _parse(self, result: FetchResult, now: datetime) -> Parsed:
-        assert result.body is not None
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(
-                self.executor, parse_body, result.body, result.final_url, dict(result.headers), now
-            )
-        except FeedhubError:
-            raise
-        except Exception as exc:  # a parser bug must cost one source, not the run
-            raise ParseError(f"parser failed: {type(exc).__name__}: {exc}") from exc
+        """In a worker process, under a time and memory bound (issue 6): a
+        document that makes the parser pathological costs one source, not the run."""
+        assert result.body is not None and self._pool is not None
+        return await self._pool.parse(result.body, result.final_url, dict(result.headers), now)
 
     def _count(
         self, summary: RunSummary, name: str, outcome: Outcome, new: int, updated: int
