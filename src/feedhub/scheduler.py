@@ -22,6 +22,7 @@ from feedhub.errors import ConfigError, FeedhubError
 from feedhub.models import Config
 from feedhub.store import Store
 from feedhub.update import Clock, RunSummary, Updater, system_clock
+from feedhub.workers import ParsePool
 
 log = logging.getLogger("feedhub.run")
 # Upper bound on one sleep: other workers may add due work, and a clock
@@ -51,6 +52,7 @@ class Daemon:
         settings = self.config.settings
         self.store = Store.open(settings.database_url, timeout=settings.database_timeout)
         self.store.sync_sources(self.config.sources, clock())
+        self.parser = ParsePool()  # one pool for the daemon's life: workers stay warm
 
     def _config_mtime(self) -> float | None:
         try:
@@ -87,7 +89,7 @@ class Daemon:
 
     def run_once(self) -> RunSummary:
         self.runs += 1
-        summary = Updater(self.config, self.store, clock=self.clock).run()
+        summary = Updater(self.config, self.store, clock=self.clock, parser=self.parser).run()
         log.info("run %d: %s", self.runs, summary.line())
         return summary
 
@@ -106,6 +108,7 @@ class Daemon:
         return max(now, min([*due, now + MAX_SLEEP]))
 
     def close(self) -> None:
+        self.parser.close()
         self.store.close()
 
 

@@ -246,6 +246,20 @@ class Updater:
         `stop()`; several workers on several hosts share one database this way."""
         total = RunSummary()
         self.store.sync_sources(self.config.sources, self.clock())
+        own_pool = self.parser is None
+        if own_pool:
+            self.parser = ParsePool()  # warm workers for the whole loop
+        try:
+            await self._work_loop(stop, batch, idle, total)
+        finally:
+            if own_pool and self.parser is not None:
+                self.parser.close()
+                self.parser = None
+        return total
+
+    async def _work_loop(
+        self, stop: Callable[[], bool], batch: int, idle: float, total: RunSummary
+    ) -> None:
         while not stop():
             started = self.clock()
             rows = self.store.claim_due(
@@ -266,7 +280,6 @@ class Updater:
             self.store.record_run(started, self.clock(), summary.counts())
             log.info("batch of %d: %s", len(rows), summary.line())
             total.merge(summary)
-        return total
 
     # --- one source ----------------------------------------------------------
 
