@@ -208,4 +208,4 @@ def test_json_logs_are_one_object_per_line(tmp_path: Path, served: FeedServer) -
     assert any(r["logger"] == "feedhub.update" and r["level"] == "info" and "ministry" in r["message"] for r in records)  # fmt: skip
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
     quiet = subprocess.run([sys.executable, "-m", "feedhub", "-q", "--config", str(config), "fetch"], capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert "INFO" not in quiet.stderr
+    assert "INFO" not in quiet.stderr and quiet.stdout == ""

@@ -106,6 +106,8 @@ def test_signals_finish_the_run_and_exit_0(
     process = subprocess.Popen(env={**os.environ, "PYTHONFAULTHANDLER": "1"}, args=feedhub("--config", str(config), "run", "--serve", "--port", str(port)), stderr=subprocess.PIPE)  # fmt: skip
     try:
         wait_for(process, "run 1:")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            assert response.status == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/out.atom", timeout=10) as response:
             assert response.status == 200 and b"<feed" in response.read()
         process.send_signal(signum)

@@ -2,6 +2,10 @@
 
 Pure functions, no I/O. Everything here is deterministic across runs and processes, so
 an unchanged entry produces the same key and content_hash every time it is fetched.
+
+Hostile feeds are bounded here, never refused: `Caps` says how many entries, how many
+bytes of HTML per summary/content, how many categories... are kept, and
+`normalize_feed` reports what it cut as warnings, one line per kind of cut.
 """
 
 from __future__ import annotations
@@ -11,20 +15,42 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import nh3
 
+from feedhub.htmlnesting import bounded_nesting
 from feedhub.models import Author, Enclosure, Entry, ParsedFeed, RawEntry, RawText
 
-__all__ = ["content_hash", "entry_key", "normalize_entries", "plain_text", "sanitize_html"]
+__all__ = [
+    "Caps",
+    "clean_language",
+    "content_hash",
+    "entry_key",
+    "normalize_entries",
+    "normalize_feed",
+    "plain_text",
+    "sanitize_html",
+]
 
+MAX_ENTRIES = 5000  # per document, in document order (usually newest first)
+MAX_CONTENT_BYTES = 1024 * 1024  # UTF-8 bytes of sanitized HTML per summary or content
 MAX_TITLE_CHARS = 1000
 MAX_CATEGORY_CHARS = 200
 MAX_CATEGORIES = 100
+MAX_AUTHORS = 100
+MAX_AUTHOR_CHARS = 200
+MAX_ENCLOSURES = 100
+MAX_URL_CHARS = 8192  # longer links are dropped: a cut URL points elsewhere
+MAX_KEY_CHARS = 2048  # longer ids become "sha256:" + their hash
+# HTML is cut where it would nest deeper than this (see htmlnesting: the sanitizer is
+# quadratic in depth); no real post comes near.
+MAX_HTML_DEPTH = 512
 # Feeds that pre-date their own timestamps are common (clock skew, time zones written
 # wrong); more than this ahead of `now` is taken as a bogus date.
 FUTURE_TOLERANCE = timedelta(days=2)
@@ -32,7 +58,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _WEB_SCHEMES = frozenset({"http", "https"})
 _CONTENT_URL_SCHEMES = frozenset({"http", "https", "mailto"})
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# C0 and C1 controls but tab and newlines, DEL, lone surrogates and the two
+# non-characters XML forbids: none of them may reach a title or the outputs.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# What XML 1.0 forbids; identity material loses only these, so keys stay as they were.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,6}")
+_MAX_LANGUAGE_CHARS = 35  # RFC 5646 4.4.1; also the store's column width
+# A title is read from at most this many characters of its source (markup included).
+_TITLE_SOURCE_FACTOR = 16
 # Browsers drop these anywhere in a URL before reading its scheme (WHATWG URL spec),
 # so "java\tscript:" is javascript:.
 _URL_INVISIBLES = re.compile(r"[\t\n\r]")
@@ -72,16 +106,42 @@ _ALLOWED_ATTRIBUTES = {
     "colgroup": {"span"},
     "details": {"open"},
 }
+_T = TypeVar("_T")
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+_BLOCK_TAG = re.compile(
+    r"</?(?:br|p|div|li|tr|td|th|h[1-6]|dt|dd|ul|ol|pre|blockquote|table|hr)\b", re.IGNORECASE
+)
+_TEXT_DROPPED = frozenset({"script", "style", "template", "noscript", "iframe", "svg", "math"})
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How much of one document normalize keeps. Each cut is reported as a warning."""
+
+    entries: int = MAX_ENTRIES
+    content_bytes: int = MAX_CONTENT_BYTES
+    title_chars: int = MAX_TITLE_CHARS
+    categories: int = MAX_CATEGORIES
+    authors: int = MAX_AUTHORS
+    enclosures: int = MAX_ENCLOSURES
+    html_depth: int = MAX_HTML_DEPTH
 
 
 # --- public API ---------------------------------------------------------------------
 
 
-def normalize_entries(feed: ParsedFeed, *, source_url: str, now: datetime) -> tuple[Entry, ...]:
-    """Entries of `feed` ready for the store, in document order, one per key."""
+def normalize_feed(
+    feed: ParsedFeed, *, source_url: str, now: datetime, caps: Caps | None = None
+) -> tuple[tuple[Entry, ...], tuple[str, ...]]:
+    """(entries of `feed` ready for the store, in document order, one per key; warnings).
+
+    Warnings say what `caps` cut, one line per kind, e.g. "kept the first 5000 of
+    12000 entries"; they are empty for a document within bounds.
+    """
+    caps = caps or Caps()
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
+    cuts: Counter[str] = Counter()
     seen: set[str] = set()
     entries: list[Entry] = []
     for raw in feed.entries:
@@ -89,8 +149,26 @@ def normalize_entries(feed: ParsedFeed, *, source_url: str, now: datetime) -> tu
         if key in seen:  # a feed repeating a guid: the first occurrence wins
             continue
         seen.add(key)
-        entries.append(_normalize_entry(raw, key, source_url=source_url, now=now))
-    return tuple(entries)
+        if len(entries) >= caps.entries:
+            cuts["entries"] += 1
+            continue
+        entries.append(
+            _normalize_entry(raw, key, source_url=source_url, now=now, caps=caps, cuts=cuts)
+        )
+    return tuple(entries), _warnings(cuts, caps, len(entries))
+
+
+def normalize_entries(
+    feed: ParsedFeed,
+    *,
+    source_url: str,
+    now: datetime,
+    max_entries: int = MAX_ENTRIES,
+    max_content_bytes: int = MAX_CONTENT_BYTES,
+) -> tuple[Entry, ...]:
+    """normalize_feed without the warnings."""
+    caps = Caps(entries=max_entries, content_bytes=max_content_bytes)
+    return normalize_feed(feed, source_url=source_url, now=now, caps=caps)[0]
 
 
 def entry_key(raw: RawEntry) -> str:
@@ -101,83 +179,77 @@ def entry_key(raw: RawEntry) -> str:
        against the document's own xml:base, so a relative link stays relative here;
     3. else "sha256:" + sha256 of title, date text and content (or summary).
 
-    The fetch URL never enters the key, so entries keep their identity when a source
+    An id or link longer than MAX_KEY_CHARS is replaced by "sha256:" + its sha256. The
+    fetch URL never enters the key, so entries keep their identity when a source
     moves or redirects. A javascript:/data: link is no identity (normalize drops it).
     """
-    if raw.id and raw.id.strip():
-        return raw.id.strip()
-    link = (raw.link or "").strip()
-    if link and _scheme(link) in (None, *_WEB_SCHEMES):
-        return link
+    entry_id = _XML_FORBIDDEN.sub("", raw.id or "").strip()
+    link = _XML_FORBIDDEN.sub("", raw.link or "").strip()
+    if entry_id or (link and _scheme(link) in (None, *_WEB_SCHEMES)):
+        key = entry_id or link
+        return key if len(key) <= MAX_KEY_CHARS else _digest(key)
     body = raw.content or raw.summary
     date_text = raw.published_raw or (raw.published.isoformat() if raw.published else "")
     parts = (raw.title.value if raw.title else "", date_text, body.value if body else "")
-    joined = "\x1f".join(part.strip() for part in parts)
-    digest = hashlib.sha256(joined.encode("utf-8", "surrogatepass"))
-    return "sha256:" + digest.hexdigest()
+    return _digest("\x1f".join(part.strip() for part in parts))
 
 
-def sanitize_html(html_text: str, *, base: str | None) -> str:
+def sanitize_html(html_text: str, *, base: str | None, max_depth: int = MAX_HTML_DEPTH) -> str:
     """Feed HTML made safe to embed: an allowlist of tags and attributes (nh3), URLs
-    limited to http/https/mailto and resolved against `base`."""
-
-    def filter_attribute(tag: str, name: str, value: str) -> str | None:
-        if name in _URL_ATTRIBUTES:
-            return _safe_content_url(value, base)
-        return value
-
-    return nh3.clean(
-        _CONTROL_CHARS.sub("", html_text),
-        tags=set(_ALLOWED_TAGS),
-        clean_content_tags=set(_DROPPED_WITH_CONTENT),
-        attributes={tag: set(names) for tag, names in _ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=filter_attribute,
-        url_schemes=set(_CONTENT_URL_SCHEMES),
-        strip_comments=True,
-        link_rel="noopener noreferrer",
-    ).strip()
+    limited to http/https/mailto and resolved against `base`, cut where elements
+    nest deeper than `max_depth`."""
+    return _sanitized(html_text, base, max_depth)[0]
 
 
-def plain_text(text: RawText) -> str:
+def plain_text(text: RawText, *, max_chars: int = MAX_TITLE_CHARS) -> str:
     """A text construct as one line of plain text (titles): tags stripped and entities
-    decoded when it is HTML, whitespace collapsed, at most MAX_TITLE_CHARS characters."""
-    value = _CONTROL_CHARS.sub("", text.value)
-    if _is_html(text.type):
-        extractor = _TextExtractor()
-        extractor.feed(value)
-        extractor.close()
-        value = "".join(extractor.parts)
-    return " ".join(value.split())[:MAX_TITLE_CHARS].rstrip()
+    decoded when it is HTML, whitespace collapsed, at most `max_chars` characters."""
+    return _plain_text(text, max_chars)[0]
+
+
+def clean_language(value: str | None) -> str | None:
+    """`value` when it has the shape of a language tag (RFC 5646), else None."""
+    text = _CONTROL_CHARS.sub("", value or "").strip()
+    if len(text) > _MAX_LANGUAGE_CHARS or not _LANGUAGE_TAG.fullmatch(text):
+        return None
+    return text
 
 
 # --- one entry ----------------------------------------------------------------------
 
 
-def _normalize_entry(raw: RawEntry, key: str, *, source_url: str, now: datetime) -> Entry:
+def _normalize_entry(
+    raw: RawEntry, key: str, *, source_url: str, now: datetime, caps: Caps, cuts: Counter[str]
+) -> Entry:
     base = raw.base or source_url
     link = _web_url(raw.link, base)
     if link is None and raw.guid_is_permalink and raw.id:
         link = _web_url(raw.id, base)
-    content = _html_of(raw.content, base)
-    summary = _html_of(raw.summary, base)
+    content = _html_of(raw.content, base, caps, cuts)
+    summary = _html_of(raw.summary, base, caps, cuts)
     if summary == content:
         summary = None
     updated = _sane_date(raw.updated, now)
+    title, title_cut = _plain_text(raw.title, caps.title_chars) if raw.title else ("", False)
+    urls = (raw.link, raw.comments, *(e.url for e in raw.enclosures), *(a.uri for a in raw.authors))
+    cuts["urls"] += sum(1 for url in urls if url and len(url) > MAX_URL_CHARS)
+    cuts["keys"] += len(key) == 71 and key.startswith("sha256:") and _long_identity(raw)
+    cuts["titles"] += title_cut
     entry = Entry(
         key=key,
-        title=plain_text(raw.title) if raw.title else "",
+        title=title,
         link=link,
         # Atom requires only <updated> and RSS 1.0 has only dc:date (read as updated);
         # without this fallback a whole first fetch would sort by first-seen time.
         published=_sane_date(raw.published, now) or updated,
         updated=updated,
-        authors=_authors(raw.authors, base),
-        categories=_categories(raw.categories),
+        authors=_capped(_authors(raw.authors, base), caps.authors, "authors", cuts),
+        categories=_capped(_categories(raw.categories), caps.categories, "categories", cuts),
         summary=summary,
         content=content,
-        enclosures=_enclosures(raw.enclosures, base),
+        enclosures=_capped(_enclosures(raw.enclosures, base), caps.enclosures, "enclosures", cuts),
         comments=_web_url(raw.comments, base),
-        language=_blank_to_none(raw.language),
+        language=clean_language(raw.language),
         guid_is_permalink=bool(raw.guid_is_permalink),
     )
     return entry.replace(content_hash=content_hash(entry))
@@ -203,14 +275,77 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot hash {type(value).__name__}")
 
 
-def _html_of(text: RawText | None, base: str) -> str | None:
+def _html_of(text: RawText | None, base: str, caps: Caps, cuts: Counter[str]) -> str | None:
     if text is None:
         return None
+    value = _utf8_prefix(text.value, caps.content_bytes)
+    too_long = len(value) < len(text.value)
     if _is_html(text.type):
-        cleaned = sanitize_html(text.value, base=text.base or base)
+        value, too_deep = bounded_nesting(_CONTROL_CHARS.sub("", value), caps.html_depth)
+        cuts["depth"] += too_deep
+        base = text.base or base
+
+        def render(fragment: str) -> str:
+            return _sanitized(fragment, base, max_depth=None)[0]
     else:
-        cleaned = _plain_to_html(text.value)
-    return cleaned or None
+
+        def render(fragment: str) -> str:
+            return _plain_to_html(_CONTROL_CHARS.sub("", fragment))
+
+    rendered, shrunk = _within_bytes(render, value, caps.content_bytes)
+    cuts["content"] += too_long or shrunk
+    return rendered or None
+
+
+def _within_bytes(render: Callable[[str], str], value: str, limit: int) -> tuple[str, bool]:
+    """render(value), or render of the longest prefix found whose result fits in
+    `limit` UTF-8 bytes; whether it had to be cut. Truncated HTML is safe to render:
+    the sanitizer's parser closes what the cut left open."""
+    rendered = render(value)
+    size = len(rendered.encode("utf-8", "surrogatepass"))
+    if size <= limit:
+        return rendered, False
+    budget = len(value.encode("utf-8", "surrogatepass"))
+    for _ in range(8):  # escaping and rel= can grow the text; shrink in proportion
+        budget = budget * limit // size * 9 // 10
+        rendered = render(_utf8_prefix(value, budget))
+        size = len(rendered.encode("utf-8", "surrogatepass"))
+        if size <= limit:
+            return rendered, True
+    return "", True
+
+
+def _utf8_prefix(value: str, limit: int) -> str:
+    """The longest prefix of `value` that is at most `limit` bytes of UTF-8."""
+    if len(value) * 4 <= limit:
+        return value
+    encoded = value.encode("utf-8", "surrogatepass")
+    return value if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
+
+
+def _sanitized(html_text: str, base: str | None, max_depth: int | None) -> tuple[str, bool]:
+    """(sanitize_html's result, whether the input was cut for nesting too deep); a
+    `max_depth` of None: the caller bounded the nesting already."""
+
+    def filter_attribute(tag: str, name: str, value: str) -> str | None:
+        if name in _URL_ATTRIBUTES:
+            return _safe_content_url(value, base)
+        return value
+
+    bounded, cut = _CONTROL_CHARS.sub("", html_text), False
+    if max_depth is not None:
+        bounded, cut = bounded_nesting(bounded, max_depth)
+    cleaned = nh3.clean(
+        bounded,
+        tags=set(_ALLOWED_TAGS),
+        clean_content_tags=set(_DROPPED_WITH_CONTENT),
+        attributes={tag: set(names) for tag, names in _ALLOWED_ATTRIBUTES.items()},
+        attribute_filter=filter_attribute,
+        url_schemes=set(_CONTENT_URL_SCHEMES),
+        strip_comments=True,
+        link_rel="noopener noreferrer",
+    )
+    return cleaned.strip(), cut
 
 
 def _plain_to_html(value: str) -> str:
@@ -236,9 +371,11 @@ def _sane_date(moment: datetime | None, now: datetime) -> datetime | None:
 def _authors(authors: Iterable[Author], base: str) -> tuple[Author, ...]:
     kept: list[Author] = []
     for author in authors:
+        name = " ".join((_blank_to_none(author.name) or "").split())[:MAX_AUTHOR_CHARS]
+        email = _blank_to_none(author.email)
         cleaned = Author(
-            name=_blank_to_none(author.name),
-            email=_blank_to_none(author.email),
+            name=name.strip() or None,
+            email=email if email and len(email) <= MAX_AUTHOR_CHARS else None,
             uri=_web_url(author.uri, base),
         )
         if cleaned != Author() and cleaned not in kept:
@@ -247,8 +384,16 @@ def _authors(authors: Iterable[Author], base: str) -> tuple[Author, ...]:
 
 
 def _categories(categories: Iterable[str]) -> tuple[str, ...]:
-    capped = (" ".join(term.split())[:MAX_CATEGORY_CHARS].strip() for term in categories)
-    return tuple(dict.fromkeys(term for term in capped if term))[:MAX_CATEGORIES]
+    capped = (
+        " ".join(_CONTROL_CHARS.sub("", term).split())[:MAX_CATEGORY_CHARS].strip()
+        for term in categories
+    )
+    return tuple(dict.fromkeys(term for term in capped if term))
+
+
+def _capped(values: tuple[_T, ...], limit: int, kind: str, cuts: Counter[str]) -> tuple[_T, ...]:
+    cuts[kind] += len(values) > limit
+    return values[:limit]
 
 
 def _enclosures(enclosures: Iterable[Enclosure], base: str) -> tuple[Enclosure, ...]:
@@ -260,7 +405,10 @@ def _enclosures(enclosures: Iterable[Enclosure], base: str) -> tuple[Enclosure, 
         length = (
             enclosure.length if enclosure.length is not None and enclosure.length >= 0 else None
         )
-        kept[url] = Enclosure(url=url, type=_blank_to_none(enclosure.type), length=length)
+        media_type = _blank_to_none(enclosure.type)
+        if media_type is not None and len(media_type) > MAX_CATEGORY_CHARS:
+            media_type = None
+        kept[url] = Enclosure(url=url, type=media_type, length=length)
     return tuple(kept.values())
 
 
@@ -272,12 +420,12 @@ def _web_url(value: str | None, base: str | None) -> str | None:
     resolved = _resolve(value, base)
     if resolved is None or _scheme(resolved) not in _WEB_SCHEMES:
         return None
-    return resolved
+    return resolved if len(resolved) <= MAX_URL_CHARS else None
 
 
 def _safe_content_url(value: str, base: str | None) -> str | None:
     resolved = _resolve(value, base)
-    if resolved is None:
+    if resolved is None or len(resolved) > MAX_URL_CHARS:
         return None
     scheme = _scheme(resolved)
     if scheme is None:
@@ -315,29 +463,50 @@ def _blank_to_none(value: str | None) -> str | None:
     return stripped or None
 
 
-class _TextExtractor(HTMLParser):
-    """Text of an HTML fragment, with script/style bodies left out."""
+def _plain_text(text: RawText, max_chars: int) -> tuple[str, bool]:
+    source = text.value[: max_chars * _TITLE_SOURCE_FACTOR]
+    value = _CONTROL_CHARS.sub("", source)
+    if _is_html(text.type):
+        value = _html_text(value)
+    collapsed = " ".join(value.split())
+    cut = len(collapsed) > max_chars or len(source) < len(text.value)
+    return collapsed[:max_chars].rstrip(), cut
 
-    _SILENT = frozenset({"script", "style", "template", "noscript"})
-    _BREAKING = frozenset({"br", "p", "div", "li", "tr", "td", "th", "h1", "h2", "h3"})
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._silent_depth = 0
+def _html_text(fragment: str) -> str:
+    """The text of an HTML fragment; script and style bodies left out."""
+    # A space where a block starts or ends, so "<p>a</p><p>b</p>" reads "a b".
+    spaced = _BLOCK_TAG.sub(lambda match: " " + match.group(), fragment)
+    bounded, _ = bounded_nesting(spaced, MAX_HTML_DEPTH)
+    escaped = nh3.clean(
+        bounded,
+        tags=set(),
+        clean_content_tags=set(_TEXT_DROPPED),
+        attributes={},
+        strip_comments=True,
+        link_rel=None,
+    )
+    return html.unescape(escaped)
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SILENT:
-            self._silent_depth += 1
-        elif tag in self._BREAKING:
-            self.parts.append(" ")
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SILENT:
-            self._silent_depth = max(0, self._silent_depth - 1)
-        elif tag in self._BREAKING:
-            self.parts.append(" ")
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def handle_data(self, data: str) -> None:
-        if not self._silent_depth:
-            self.parts.append(data)
+
+def _long_identity(raw: RawEntry) -> bool:
+    return len((raw.id or "").strip() or (raw.link or "").strip()) > MAX_KEY_CHARS
+
+
+def _warnings(cuts: Counter[str], caps: Caps, kept: int) -> tuple[str, ...]:
+    messages = {
+        "entries": f"kept the first {kept} of {kept + cuts['entries']} entries",
+        "content": f"cut {cuts['content']} summaries or contents to {caps.content_bytes:,} bytes",
+        "depth": f"cut {cuts['depth']} summaries or contents nested over {caps.html_depth} deep",
+        "titles": f"cut {cuts['titles']} titles to {caps.title_chars} characters",
+        "categories": f"{cuts['categories']} entries had over {caps.categories} categories",
+        "authors": f"{cuts['authors']} entries had over {caps.authors} authors",
+        "enclosures": f"{cuts['enclosures']} entries had over {caps.enclosures} enclosures",
+        "urls": f"dropped {cuts['urls']} URLs longer than {MAX_URL_CHARS} characters",
+        "keys": f"{cuts['keys']} ids over {MAX_KEY_CHARS} characters were replaced by a hash",
+    }
+    return tuple(message for kind, message in messages.items() if cuts[kind])

@@ -3,6 +3,11 @@
 RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 go through feedparser; JSON Feed 1.0/1.1 through a
 small reader here. Nothing here sanitizes HTML or filters URL schemes: normalize does.
 
+Hostile documents. feedparser never sees the fetched bytes: xmlprep.prepare_xml
+decodes, repairs and bounds them first (entity expansion, external entities, attribute
+floods, inputs that make feedparser's own code quadratic); see that module. What it
+repaired is reported in ParsedFeed.bozo next to feedparser's own complaint.
+
 Base URIs. feedparser is given NO base URI, so `RawEntry.link` (and Atom link hrefs)
 are resolved only against the document's own xml:base and stay relative otherwise.
 That keeps entry identity (normalize.entry_key) independent of where the document was
@@ -13,13 +18,13 @@ joined onto that document base.
 
 from __future__ import annotations
 
-import contextlib
+import email.utils
+import html
 import io
 import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -27,7 +32,8 @@ import feedparser
 
 from feedhub.errors import ParseError
 from feedhub.models import Author, Enclosure, FeedMeta, ParsedFeed, RawEntry, RawText
-from feedhub.normalize import plain_text
+from feedhub.normalize import MAX_ENTRIES, MAX_KEY_CHARS, MAX_URL_CHARS, plain_text
+from feedhub.xmlprep import prepare_xml
 
 __all__ = ["discover_feed_links", "parse_document"]
 
@@ -41,18 +47,40 @@ _BOM_AND_SPACE = b"\xef\xbb\xbf \t\r\n"
 # C0 controls other than tab/newline, and lone surrogates (JSON "\ud800" decodes to one;
 # they cannot be encoded as UTF-8 by the store or the outputs).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
-_MAX_BOZO_LEN = 200
+_MAX_BOZO_LEN = 500
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,6}")
+_MAX_LANGUAGE_CHARS = 35  # RFC 5646 4.4.1 asks implementations to allow at least this
+# feedparser's ISO 8601 reader matches any prefix and fills what is missing from today's
+# date: "2020/1/10 14:33:00" became 2020-11-01 in a November. Dates that start with a
+# digit or "-" are read here instead, strictly.
+_NUMERIC_DATE = re.compile(
+    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"
+    r"(?:(?:T|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d{1,9})?)?)?"
+    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?",
+    re.IGNORECASE,
+)
+# Feed links an HTML page advertises. A regex rather than html.parser, which is
+# quadratic on inputs like "<a " * 30000 (minutes) and raises on "<![x".
+_LINK_OR_BASE = re.compile(r"<(link|base)\b([^<>]{0,4096})>", re.IGNORECASE)
+_HTML_ATTRIBUTE = re.compile(
+    r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?"""
+)
 # sy:updatePeriod in hours (RSS 1.0 Syndication module); month and year are nominal.
 _SY_PERIOD_HOURS = {"hourly": 1, "daily": 24, "weekly": 168, "monthly": 720, "yearly": 8760}
 
 
 def parse_document(
-    body: bytes, *, url: str, headers: Mapping[str, str] | None = None
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    max_entries: int = MAX_ENTRIES,
 ) -> ParsedFeed:
     """Read RSS, Atom or JSON Feed from `body`, fetched from `url` (the final URL).
 
-    Raises ParseError when the document is not a feed (HTML, empty, other JSON, junk).
-    A feed recovered from an XML error comes back with `bozo` set to the error text.
+    Raises ParseError when the document is not a feed (HTML, empty, other JSON, junk)
+    or is an attack (entity expansion, attribute floods). A feed recovered from an
+    error, or read only up to `max_entries` entries, comes back with `bozo` saying so.
     """
     lowered = {name.lower(): value for name, value in (headers or {}).items()}
     document_base = _document_base(url, lowered.get("content-location"))
@@ -63,31 +91,55 @@ def parse_document(
     if stripped.startswith((b"{", b"[")) or (
         media_type in _JSON_MEDIA_TYPES and not stripped.startswith(b"<")
     ):
-        return _parse_json_feed(body, document_base)
-    return _parse_xml_feed(body, document_base, lowered, url)
+        return _parse_json_feed(body, document_base, max_entries)
+    return _parse_xml_feed(body, document_base, lowered, url, max_entries)
 
 
 def discover_feed_links(body: bytes, *, url: str) -> tuple[str, ...]:
     """Feed URLs an HTML page advertises with <link rel=alternate type=...>, absolute."""
-    finder = _FeedLinkFinder(url)
-    with contextlib.suppress(Exception):  # html.parser is lenient; keep what it found
-        finder.feed(body.decode("utf-8", "replace"))
-        finder.close()
-    return tuple(dict.fromkeys(finder.links))
+    base = url
+    links: list[str] = []
+    for tag in _LINK_OR_BASE.finditer(body.decode("utf-8", "replace")):
+        found: dict[str, str] = {}
+        for attribute in _HTML_ATTRIBUTE.finditer(tag.group(2)):
+            value = next((part for part in attribute.groups()[1:] if part is not None), "")
+            found.setdefault(attribute.group(1).lower(), html.unescape(value).strip())
+        href = found.get("href")
+        if not href:
+            continue
+        try:
+            if tag.group(1).lower() == "base":
+                base = urljoin(base, href)
+                continue
+            rels = found.get("rel", "").lower().split()
+            media_type = found.get("type", "").split(";", 1)[0].strip().lower()
+            if "alternate" in rels and media_type in _FEED_LINK_TYPES:
+                links.append(urljoin(base, href))
+        except ValueError:  # an href urllib cannot split, e.g. "http://[::"
+            continue
+    return tuple(dict.fromkeys(links))
 
 
 # --- XML through feedparser ---------------------------------------------------------
 
 
 def _parse_xml_feed(
-    body: bytes, document_base: str, headers: Mapping[str, str], url: str
+    body: bytes, document_base: str, headers: Mapping[str, str], url: str, max_entries: int
 ) -> ParsedFeed:
+    content_type = headers.get("content-type", "")
+    charset = re.search(r";\s*charset=[\"']?([^\s;\"']+)", content_type, re.IGNORECASE)
+    prepared = prepare_xml(body, charset=charset and charset.group(1), max_entries=max_entries)
+    # The document is UTF-8 now, and says so; Content-Location stays out because
+    # feedparser must not resolve links (see the module doc).
+    passed = {"content-type": "application/xml; charset=utf-8"}
+    if headers.get("content-language"):
+        passed["content-language"] = headers["content-language"]
     try:
         # BytesIO, never bytes or str: feedparser treats a str as a URL or a file name
         # to open, and even bytes are first tried as a file path.
         result = feedparser.parse(
-            io.BytesIO(body),
-            response_headers=_feedparser_headers(headers),
+            io.BytesIO(prepared.data),
+            response_headers=passed,
             sanitize_html=False,
             resolve_relative_uris=False,
         )
@@ -109,28 +161,23 @@ def _parse_xml_feed(
     except Exception as exc:  # a malformed structure feedparser let through
         raise ParseError(f"cannot read the feed structure: {exc!r}") from exc
     return ParsedFeed(
-        meta=meta, entries=entries, version=version or "unknown", bozo=_bozo_message(problem)
+        meta=meta,
+        entries=entries,
+        version=version or "unknown",
+        bozo=_bozo_message(problem, prepared.repairs),
     )
 
 
-def _feedparser_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    # Content-Location stays out: feedparser must not resolve links (see module doc).
-    passed = {k: v for k, v in headers.items() if k in ("content-type", "content-language")}
-    # Only the charset matters to feedparser. Without one, RFC 7303 section 3 says to read
-    # the BOM / XML declaration, which it does for application/xml; for text/* it would
-    # apply RFC 3023's us-ascii default and then report its own override as an error.
-    if not re.search(r";\s*charset=", passed.get("content-type", ""), re.IGNORECASE):
-        passed["content-type"] = "application/xml"
-    return passed
-
-
-def _bozo_message(problem: object) -> str | None:
+def _bozo_message(problem: object, repairs: Iterable[str] = ()) -> str | None:
+    """What was wrong with the document: the repairs made before parsing, then the
+    error feedparser recovered from."""
+    parts = list(repairs)
     # A non-XML Content-Type (feeds served as text/html or text/plain) is the server's
     # mistake, not the document's; nothing was recovered.
-    if problem is None or isinstance(problem, feedparser.NonXMLContentType):
-        return None
-    text = _clean(str(problem)).strip() or type(problem).__name__
-    return text[:_MAX_BOZO_LEN]
+    if problem is not None and not isinstance(problem, feedparser.NonXMLContentType):
+        parts.append(_clean(str(problem)).strip() or type(problem).__name__)
+    text = "; ".join(parts)
+    return (text[: _MAX_BOZO_LEN - 1] + "…" if len(text) > _MAX_BOZO_LEN else text) or None
 
 
 def _not_a_feed_message(body: bytes, url: str, problem: object) -> str:
@@ -149,8 +196,8 @@ def _feed_meta(feed: _Dict, document_base: str) -> FeedMeta:
         title=_plain(_raw_text(feed, "title", document_base)),
         link=_absolute(_alternate_link(feed), document_base),
         subtitle=_plain(_raw_text(feed, "subtitle", document_base)),
-        id=_text(feed.get("id")),
-        language=_text(feed.get("language")),
+        id=_bounded_text(feed.get("id"), MAX_KEY_CHARS),
+        language=_language(feed.get("language")),
         ttl_minutes=_length(feed.get("ttl")) or None,
         update_period=_update_period(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
     )
@@ -178,9 +225,9 @@ def _raw_entry(
         item.get("title_detail"),
     )
     # xml:lang reaches entries only through their text constructs' details.
-    languages = (_text(detail.get("language")) for detail in details if detail)
+    languages = (_language(detail.get("language")) for detail in details if detail)
     language = next((found for found in languages if found), feed_language)
-    published = _utc(item.get("published_parsed"))
+    published = _entry_date(item.get("published"), item.get("published_parsed"))
     raw_date = _text(item.get("published")) if published else None
     return RawEntry(
         id=entry_id,
@@ -190,7 +237,7 @@ def _raw_entry(
         content=content,
         published=published,
         # dict.get: FeedParserDict answers "updated" with "published" when it is missing.
-        updated=_utc(dict.get(item, "updated_parsed")),
+        updated=_entry_date(dict.get(item, "updated"), dict.get(item, "updated_parsed")),
         authors=_authors(item.get("authors")) or inherited_authors,
         categories=_dedupe(
             _text(tag.get("term") or tag.get("label")) for tag in item.get("tags") or []
@@ -277,7 +324,7 @@ def _authors(items: Iterable[_Dict] | None) -> tuple[Author, ...]:
 # --- JSON Feed ----------------------------------------------------------------------
 
 
-def _parse_json_feed(body: bytes, document_base: str) -> ParsedFeed:
+def _parse_json_feed(body: bytes, document_base: str, max_entries: int) -> ParsedFeed:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -289,7 +336,11 @@ def _parse_json_feed(body: bytes, document_base: str) -> ParsedFeed:
     if not isinstance(items, list):
         raise ParseError("JSON Feed 'items' is not a list")
     number = version.removeprefix(_JSON_FEED_PREFIX).strip("/")
-    language = _text(document.get("language"))
+    language = _language(document.get("language"))
+    repairs = []
+    if len(items) > max_entries:
+        repairs.append(f"the document has {len(items)} entries; read the first {max_entries}")
+        items = items[:max_entries]
     meta = FeedMeta(
         title=_text(document.get("title")),
         link=_absolute(_text(document.get("home_page_url")), document_base),
@@ -306,6 +357,7 @@ def _parse_json_feed(body: bytes, document_base: str) -> ParsedFeed:
         meta=meta,
         entries=entries,
         version="json" + ("10" if number == "1" else number.replace(".", "")),
+        bozo=_bozo_message(None, repairs),
     )
 
 
@@ -342,7 +394,7 @@ def _json_entry(
             if isinstance(a, dict)
         ),
         base=base,
-        language=_text(item.get("language")) or feed_language,
+        language=_language(item.get("language")) or feed_language,
         published_raw=_text(item.get("date_published")),
     )
 
@@ -372,23 +424,6 @@ def _rfc3339(value: object) -> datetime | None:
 # --- small helpers ------------------------------------------------------------------
 
 
-class _FeedLinkFinder(HTMLParser):
-    def __init__(self, url: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base = url
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = {name: value or "" for name, value in attrs}
-        if tag == "base" and found.get("href"):
-            self.base = urljoin(self.base, found["href"].strip())
-        elif tag == "link" and found.get("href"):
-            rels = found.get("rel", "").lower().split()
-            media_type = found.get("type", "").split(";", 1)[0].strip().lower()
-            if "alternate" in rels and media_type in _FEED_LINK_TYPES:
-                self.links.append(urljoin(self.base, found["href"].strip()))
-
-
 def _document_base(url: str, content_location: str | None) -> str:
     # RFC 2616 section 14.14 made Content-Location the base URI; RFC 9110 dropped that,
     # but servers serving one feed under several URLs still rely on it, as feedparser does.
@@ -396,7 +431,9 @@ def _document_base(url: str, content_location: str | None) -> str:
 
 
 def _absolute(link: str | None, base: str) -> str | None:
-    """`link` made absolute against `base`, or None unless http(s)."""
+    """`link` made absolute against `base`, or None unless http(s) and of sane length."""
+    if link and len(link) > MAX_URL_CHARS:
+        return None
     try:
         absolute = urljoin(base, link) if link else None
         return absolute if absolute and urlsplit(absolute).scheme in ("http", "https") else None
@@ -432,6 +469,38 @@ def _update_period(period: object, frequency: object) -> timedelta | None:
     return timedelta(hours=hours) / (_length(frequency) or 1) if hours else None
 
 
+def _entry_date(text: object, parsed: object) -> datetime | None:
+    """A date element as UTC: feedparser's reading, or ours for numeric dates."""
+    stripped = text.strip() if isinstance(text, str) else ""
+    if stripped[:1].isdigit() or stripped.startswith("-"):
+        return _numeric_date(stripped)
+    return _utc(parsed)
+
+
+def _numeric_date(text: str) -> datetime | None:
+    match = _NUMERIC_DATE.fullmatch(text)
+    try:
+        if match is not None:
+            year, month, day, hour, minute, second = (int(p or 0) for p in match.groups()[:6])
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+            return moment - _offset(match.group(7))
+        with_t = datetime.fromisoformat(text)  # the basic format, e.g. 20240102T103000Z
+    except (ValueError, OverflowError):
+        try:  # RFC 822 without the weekday: "02 Jan 2024 10:30:00 GMT"
+            with_t = email.utils.parsedate_to_datetime(text)
+        except (ValueError, TypeError, IndexError):
+            return None
+    return with_t.astimezone(UTC) if with_t.tzinfo else with_t.replace(tzinfo=UTC)
+
+
+def _offset(zone: str | None) -> timedelta:
+    if not zone or zone.upper() in ("Z", "UTC", "GMT"):
+        return timedelta(0)
+    digits = zone[1:].replace(":", "")
+    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+    return -offset if zone[0] == "-" else offset
+
+
 def _utc(parsed: object) -> datetime | None:
     # feedparser's *_parsed is a UTC struct_time; years it cannot place come back None.
     if not isinstance(parsed, tuple) or len(parsed) < 6:
@@ -458,3 +527,16 @@ def _clean(value: str) -> str:
 def _text(value: object) -> str | None:
     """A str value stripped, control characters removed; None when missing or blank."""
     return (_clean(value).strip() or None) if isinstance(value, str) else None
+
+
+def _bounded_text(value: object, limit: int) -> str | None:
+    text = _text(value)
+    return text if text is None or len(text) <= limit else None
+
+
+def _language(value: object) -> str | None:
+    """A language tag (RFC 5646 shape, at most 35 characters), else None."""
+    text = _text(value)
+    if text is None or len(text) > _MAX_LANGUAGE_CHARS or not _LANGUAGE_TAG.fullmatch(text):
+        return None
+    return text

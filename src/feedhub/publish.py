@@ -137,8 +137,14 @@ def select_for_output(
 
 
 def output_source_names(output: OutputConfig, rows: Iterable[SourceRow]) -> set[str]:
+    """The sources an output draws from: named or tagged, and still in feeds.toml
+    and enabled (a removed source's entries stay stored but are not published)."""
     tags = set(output.tags)
-    return {r.name for r in rows if r.name in output.sources or tags.intersection(r.tags)}
+    return {
+        r.name
+        for r in rows
+        if r.enabled and (r.name in output.sources or tags.intersection(r.tags))
+    }
 
 
 def output_base_url(config: Config, output: OutputConfig) -> str:

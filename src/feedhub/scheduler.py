@@ -201,7 +201,14 @@ def run_daemon(
 class _ServerThread:
     """feedhub serve inside the daemon, on its own event loop thread."""
 
-    def __init__(self, output_dir: Path, host: str, port: int, max_age: dict[str, int]) -> None:
+    def __init__(
+        self,
+        output_dir: Path,
+        host: str,
+        port: int,
+        max_age: dict[str, int],
+        extra_routes: list[Any],
+    ) -> None:
         import asyncio
 
         from feedhub.serve import make_app, start_server
@@ -211,7 +218,8 @@ class _ServerThread:
         self.error: BaseException | None = None
 
         async def start() -> Any:
-            return await start_server(make_app(output_dir, max_age=max_age), host, port)
+            app = make_app(output_dir, max_age=max_age, extra_routes=extra_routes)
+            return await start_server(app, host, port)
 
         def main() -> None:
             asyncio.set_event_loop(self.loop)
@@ -240,6 +248,10 @@ def _start_server(daemon: Daemon, address: tuple[str, int]) -> _ServerThread:
     output_dir = daemon.config.settings.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     log.info("serving %s on http://%s:%d/", output_dir, *address)
+    from feedhub.metrics import metrics_routes
     from feedhub.publish import cache_max_ages
 
-    return _ServerThread(output_dir, *address, cache_max_ages(daemon.config))
+    # /metrics and /healthz read the daemon's own store; the config callable
+    # follows reloads.
+    routes = metrics_routes(lambda: daemon.store, lambda: daemon.config)
+    return _ServerThread(output_dir, *address, cache_max_ages(daemon.config), routes)

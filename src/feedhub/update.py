@@ -343,7 +343,9 @@ class Updater:
             update = replace(update, etag=result.headers.get("etag") or row.etag)
         if parsed is not None:
             meta = parsed.meta
-            update = replace(update, title=meta.title, link=meta.link, feed_id=meta.id,
+            # A title written in feeds.toml names the source in provenance.
+            title = source.title if source and source.title else meta.title
+            update = replace(update, title=title, link=meta.link, feed_id=meta.id,
                              subtitle=meta.subtitle, language=meta.language,
                              parser=parsed.version)  # fmt: skip
         update = replace(update, **change)  # type: ignore[arg-type]

@@ -5,7 +5,17 @@ Commands live in modules by what they do; importing them registers them on
 and other short commands start fast.
 """
 
-from feedhub.cli import curation, database, fetching, inspect, opml, serving
+from feedhub.cli import curation, database, fetching, inspect, opml, search, serving, status
 from feedhub.cli.base import main
 
-__all__ = ["curation", "database", "fetching", "inspect", "main", "opml", "serving"]
+__all__ = [
+    "curation",
+    "database",
+    "fetching",
+    "inspect",
+    "main",
+    "opml",
+    "search",
+    "serving",
+    "status",
+]

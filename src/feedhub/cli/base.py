@@ -110,6 +110,13 @@ def main(verbose: int, quiet: bool, log_format: str, config_path: Path | None) -
     from feedhub.logs import setup_logging
 
     setup_logging(verbose=verbose, quiet=quiet, log_format=log_format)  # type: ignore[arg-type]
+    click.get_current_context().obj = {"quiet": quiet}
+
+
+def quiet() -> bool:
+    """-q: print only errors (cron mails nothing when all went well)."""
+    obj = click.get_current_context().find_root().obj
+    return bool(obj and obj.get("quiet"))
 
 
 def now() -> datetime:

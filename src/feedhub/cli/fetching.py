@@ -18,6 +18,7 @@ from feedhub.cli.base import (
     main,
     now,
     open_store,
+    quiet,
 )
 from feedhub.errors import ConfigError, FeedhubError
 
@@ -109,7 +110,8 @@ def fetch(
         bar.close()
     for name, error in summary.failures:
         click.echo(f"failed: {name}: {error}", err=True)
-    click.echo(summary.line())
+    if not quiet():
+        click.echo(summary.line())
     raise SystemExit(EXIT_PARTIAL if summary.failed else EXIT_OK)
 
 
@@ -181,6 +183,11 @@ def run(
       feedhub run --serve --port 8080
       feedhub -v run            # one log line per fetch
     """
+    import signal
+
+    # systemctl reload may send SIGHUP before the daemon's handler exists: until
+    # then a reload must not kill it (SIGHUP's default action).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     from feedhub.scheduler import run_daemon
 
     config = load(config_path)

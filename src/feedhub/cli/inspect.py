@@ -36,7 +36,7 @@ def list_sources(config_path: Path | None, as_json: bool) -> None:
     config = load(config_path)
     with open_store(config) as store:
         store.sync_sources(config.sources, now())
-        rows = [r for r in store.sources() if r.enabled]
+        rows = [r for r in store.sources(with_counts=True) if r.enabled]
     if as_json:
         click.echo(json.dumps([source_json(r) for r in rows], indent=2))
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 
 from feedhub.errors import StoreError
+from feedhub.store.engine import write_transaction
 from feedhub.store.schema import metadata
 from feedhub.store.store import Store
 
@@ -27,7 +28,7 @@ def copy_database(from_url: str, to_url: str) -> dict[str, int]:
                     f"{_safe(to_url)} already has sources; copy-db needs an empty database"
                 )
         copied: dict[str, int] = {}
-        with source.engine.connect() as reader, target.engine.begin() as writer:
+        with source.engine.connect() as reader, write_transaction(target.engine) as writer:
             for table in metadata.sorted_tables:
                 order = list(table.primary_key.columns)
                 count = 0

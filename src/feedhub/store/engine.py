@@ -6,11 +6,13 @@ up-to-date database start fast.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from feedhub.errors import StoreError
@@ -62,9 +64,26 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock up front, so a busy database is waited
-        # for (busy_timeout) at BEGIN instead of failing mid-transaction.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write transaction takes the write lock up front (IMMEDIATE), so a busy
+        # database is waited for (busy_timeout) at BEGIN instead of failing
+        # mid-transaction. Reads stay DEFERRED: in WAL mode they never wait for
+        # writers nor block them, so a scrape or `feedhub sources` runs freely.
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+WRITE_OPTION = "feedhub_write"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """engine.begin() for writes: on SQLite it takes the write lock at BEGIN."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -81,7 +100,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             return
         from alembic import command
 
-        with engine.begin() as connection:
+        with write_transaction(engine) as connection:
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, revision)

@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy import Row, Table, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from feedhub.curate import TITLE_WINDOW, canonical_url, dedup_title
 from feedhub.models import Author, Enclosure, Entry, SourceInfo, StoredEntry
 from feedhub.store.schema import entries
+from feedhub.store.search import search_text
 
 if TYPE_CHECKING:
     from feedhub.store.store import SourceRow
@@ -104,6 +105,7 @@ def entry_values(
         "sort_updated": entry.updated or published,
         "summary": entry.summary,
         "content": entry.content,
+        "search_text": search_text(entry.summary, entry.content),
         "authors": [vars(a) for a in entry.authors],
         "categories": list(entry.categories),
         "enclosures": [vars(e) for e in entry.enclosures],
@@ -172,9 +174,28 @@ def mark_duplicates(conn: Connection, source_id: int, inserted: list[dict[str, A
             ).all()  # fmt: skip
     if not found:
         return 0
-    changes = []
+    stored = {
+        r.key_hash: (r.id, r.sort_published)
+        for r in conn.execute(
+            select(entries.c.id, entries.c.key_hash, entries.c.sort_published).where(
+                entries.c.source_id == source_id,
+                entries.c.key_hash.in_([v["key_hash"] for v in inserted]),
+            )
+        )
+    }
+    roots: dict[int, datetime] = {}  # original id -> its date
+    root_ids = {r.duplicate_of or r.id for r in found}
+    for start in range(0, len(root_ids), 400):
+        chunk = sorted(root_ids)[start : start + 400]
+        for row in conn.execute(
+            select(entries.c.id, entries.c.sort_published).where(entries.c.id.in_(chunk))
+        ):
+            roots[row.id] = row.sort_published
+    marked = 0
     for new in inserted:
-        matches = [
+        if new["key_hash"] not in stored:
+            continue  # another writer stored it first; its own run marks it
+        matches = {
             r.duplicate_of or r.id
             for r in found
             if (r.key_hash == new["key_hash"] and r.public_id == new["public_id"])
@@ -184,14 +205,21 @@ def mark_duplicates(conn: Connection, source_id: int, inserted: list[dict[str, A
                 and r.title_norm == new["title_norm"]
                 and abs(r.sort_published - new["sort_published"]) <= TITLE_WINDOW
             )
-        ]
-        if matches:
-            changes.append({"k": new["key_hash"], "original": min(matches)})
-    if changes:
+        }
+        if not matches:
+            continue
+        # The earliest published copy is the original, whichever was stored
+        # first, so sources fetched in any order give the same output.
+        group = {i: roots[i] for i in matches if i in roots}
+        group[stored[new["key_hash"]][0]] = stored[new["key_hash"]][1]
+        winner = min(group, key=lambda i: (group[i], i))
+        losers = [i for i in group if i != winner]
         conn.execute(
             update(entries)
-            .where(entries.c.source_id == source_id, entries.c.key_hash == bindparam("k"))
-            .values(duplicate_of=bindparam("original")),
-            changes,
+            .where(or_(entries.c.id.in_(losers), entries.c.duplicate_of.in_(losers)))
+            .values(duplicate_of=winner)
         )
-    return len(changes)
+        roots = {i: d for i, d in roots.items() if i not in losers}
+        roots[winner] = group[winner]
+        marked += 1
+    return marked

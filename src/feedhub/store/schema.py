@@ -7,6 +7,7 @@ place, never recreated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0005"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -135,6 +136,8 @@ entries = Table(
     Column("sort_updated", UTCDateTime, nullable=False),
     Column("summary", Text),
     Column("content", Text),
+    # Plain text of summary and content, for full-text search (store/search.py).
+    Column("search_text", Text),
     Column("authors", JSON),
     Column("categories", JSON),
     Column("enclosures", JSON),
@@ -146,7 +149,10 @@ entries = Table(
     UniqueConstraint("source_id", "key_hash"),
     Index("ix_entries_source_sort_published", "source_id", "sort_published"),
     Index("ix_entries_source_sort_updated", "source_id", "sort_updated"),
-    Index("ix_entries_sort_published", "sort_published"),
+    # Date first, source second: an output walks these newest first and tests the
+    # source from the index alone, without touching the row (see iter_entries).
+    Index("ix_entries_sort_published", "sort_published", "source_id"),
+    Index("ix_entries_sort_updated", "sort_updated", "source_id"),
     Index("ix_entries_canonical_link", "canonical_link"),
     Index("ix_entries_key_hash", "key_hash"),  # the same guid from another source
     Index("ix_entries_title_norm", "title_norm"),
@@ -188,3 +194,21 @@ tombstones = Table(
     Column("removed_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("source_id", "key_hash"),
 )
+
+
+# Full-text search objects that migration 0004 creates per backend, outside
+# `metadata` because SQLAlchemy cannot declare them portably: the FTS5 table
+# entries_fts and its shadow tables (entries_fts_data, _idx, ...) on SQLite;
+# the generated column entries.search_vector and its GIN index on PostgreSQL.
+_EXTERNAL_NAMES = frozenset({"search_vector", "ix_entries_search_vector"})
+
+
+def is_external_object(name: str | None) -> bool:
+    """True for a database object the migrations made beyond `metadata` on purpose."""
+    return name is not None and (name.startswith("entries_fts") or name in _EXTERNAL_NAMES)
+
+
+def include_name(name: str | None, type_: str, parent_names: Mapping[Any, str | None]) -> bool:
+    """Alembic's include_name hook: compare (and autogenerate) only what `metadata`
+    declares, so the search objects are never seen as stray and dropped."""
+    return not is_external_object(name)

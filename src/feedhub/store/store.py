@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from feedhub.errors import StoreError
 from feedhub.models import Entry, SourceConfig, SourceInfo, StoredEntry
-from feedhub.store.engine import make_engine, migrate
+from feedhub.store.engine import make_engine, migrate, write_transaction
 from feedhub.store.rows import (
     entry_values,
     insert_ignoring,
@@ -150,7 +150,7 @@ class Store:
         self.close()
 
     def _begin(self) -> Any:
-        return _wrapped(self.engine.begin())
+        return _wrapped(write_transaction(self.engine))
 
     def _connect(self) -> Any:
         return _wrapped(self.engine.connect())
@@ -224,20 +224,22 @@ class Store:
             if gone:
                 conn.execute(update(sources).where(sources.c.id.in_(gone)).values(enabled=False))
 
-    def sources(self, names: Iterable[str] | None = None) -> list[SourceRow]:
-        count = (
-            select(entries.c.source_id, func.count().label("n"))
-            .group_by(entries.c.source_id)
-            .subquery()
-        )
-        query = (
-            select(
-                *[sources.c[f] for f in _SOURCE_FIELDS],
-                func.coalesce(count.c.n, 0).label("entry_count"),
+    def sources(
+        self, names: Iterable[str] | None = None, *, with_counts: bool = False
+    ) -> list[SourceRow]:
+        """Source rows by name; entry counts only when asked (a scan of the entries)."""
+        fields = [sources.c[f] for f in _SOURCE_FIELDS]
+        if with_counts:
+            # Correlated, so counting one source reads only its index range.
+            count = (
+                select(func.count())
+                .where(entries.c.source_id == sources.c.id)
+                .scalar_subquery()
+                .label("entry_count")
             )
-            .outerjoin(count, count.c.source_id == sources.c.id)
-            .order_by(sources.c.name)
-        )
+            query = select(*fields, count).order_by(sources.c.name)
+        else:
+            query = select(*fields).order_by(sources.c.name)
         if names is not None:
             query = query.where(sources.c.name.in_(list(names)))
         with self._connect() as conn:
@@ -249,7 +251,7 @@ class Store:
             return [source_row(r, tuple(tags.get(r.id, ()))) for r in conn.execute(query)]
 
     def source(self, name: str) -> SourceRow | None:
-        rows = self.sources([name])
+        rows = self.sources([name], with_counts=True)
         return rows[0] if rows else None
 
     def source_ids_for(self, names: Iterable[str], tags: Iterable[str]) -> tuple[int, ...]:
@@ -516,7 +518,15 @@ class Store:
         if flt.source_ids is not None:
             if not flt.source_ids:
                 return
-            query = query.where(entries.c.source_id.in_(flt.source_ids))
+            if len(flt.source_ids) >= MANY_SOURCES:
+                # "source_id + 0" keeps the planner off the per-source index, so it
+                # walks the date index newest first and stops at the page size. Left
+                # to itself SQLite reads every entry of every selected source and
+                # sorts them: 1.4 s instead of 2 ms for 500 sources at 1M entries
+                # (bench/). A few sources are best served by the per-source index.
+                query = query.where((entries.c.source_id + 0).in_(flt.source_ids))
+            else:
+                query = query.where(entries.c.source_id.in_(flt.source_ids))
         if flt.since is not None:
             query = query.where(sort >= flt.since)
         if flt.hide_copies_of:
@@ -719,6 +729,11 @@ class Store:
         with self._connect() as conn:
             row = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(1)).first()
         return dict(row._mapping) if row else None
+
+
+# From two sources on, walking the (date, source) index beats merging per-source
+# indexes; one source is served in order by its own (source, date) index.
+MANY_SOURCES = 2
 
 
 def _free(now: datetime) -> Any:

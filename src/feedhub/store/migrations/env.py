@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from feedhub.store.schema import metadata
+from feedhub.store.schema import include_name, metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
@@ -10,6 +10,8 @@ context.configure(
     target_metadata=metadata,
     # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
     render_as_batch=True,
+    # Full-text search objects live outside metadata (schema.is_external_object).
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()
