@@ -140,3 +140,13 @@ def test_serve_shows_a_private_output_only_with_its_token(tmp_path: Path, feed_s
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_output_can_select_by_search_query(tmp_path: Path, feed_server: FeedServer, httpserver: HTTPServer, db_url: str) -> None:  # fmt: skip
+    httpserver.expect_request("/hub", method="POST").respond_with_data("", status=204)
+    config = setup(tmp_path, feed_server, httpserver.url_for("/hub"))
+    text = config.read_text().replace('base_url = "http://feeds.example/"', f'base_url = "http://feeds.example/"\ndatabase_url = "{db_url}"')  # fmt: skip
+    config.write_text(text + '\n[[outputs]]\nname = "found"\ntags = ["gov", "news"]\nsearch = \'strategy OR "road works" -capital\'\n')  # fmt: skip
+    assert feedhub(config, "fetch").returncode == 0
+    titles = [e.title for e in feedparser.parse((tmp_path / "var/public/found.atom").read_bytes()).entries]  # fmt: skip
+    assert titles == ["National AI strategy published"]

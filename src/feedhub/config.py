@@ -70,6 +70,7 @@ OUTPUT_KEYS = {
     "formats",
     "token",
     "hubs",
+    "search",
 }
 RULE_KEYS = {"field", "contains", "regex", "equals", "action"}
 TOP_KEYS = {"settings", "sources", "outputs"}
@@ -418,6 +419,17 @@ def _sources(reader: _Reader, root: Path, raw: object) -> tuple[SourceConfig, ..
     return tuple(result)
 
 
+def _search(reader: _Reader, table: Mapping[str, Any], where: str) -> str | None:
+    if "search" not in table:
+        return None
+    from feedhub.store.search import parse_query
+
+    query = reader.string(table, "search", where).strip()
+    if not parse_query(query):
+        raise reader.error(f"{where}.search", f"{query!r} has no word to search for")
+    return query
+
+
 def _keep(reader: _Reader, raw: object, where: str) -> Keep | None:
     """keep = { days = 90, min = 50, max = 5000 }: what `feedhub prune` leaves."""
     if raw is None:
@@ -510,6 +522,7 @@ def _outputs(reader: _Reader, raw: object, source_names: set[str]) -> tuple[Outp
                 formats=cast(tuple[Format, ...], tuple(dict.fromkeys(formats))),
                 private_token=token,
                 hubs=hubs,
+                search=_search(reader, table, where),
             )
         )
     return tuple(result)

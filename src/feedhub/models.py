@@ -86,6 +86,7 @@ class OutputConfig:
     formats: tuple[Format, ...] = ("atom", "rss", "json")
     private_token: str | None = None
     hubs: tuple[str, ...] = ()
+    search: str | None = None  # only entries matching this full-text query
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ def select_for_output(
         source_ids=tuple(source_ids),
         order=output.order,
         hide_copies_of=tuple(source_ids) if output.dedup else (),
+        search=output.search,
     )
     return select_entries(
         output, store.iter_entries(flt), now=now,

@@ -118,6 +118,7 @@ class EntryFilter:
     # Hide copies of stories whose original comes from one of these sources
     # (an output's own sources, when it deduplicates).
     hide_copies_of: tuple[int, ...] = ()
+    search: str | None = None  # a full-text query the entries must match
 
 
 _SOURCE_FIELDS = [
@@ -529,6 +530,10 @@ class Store:
                 query = query.where(entries.c.source_id.in_(flt.source_ids))
         if flt.since is not None:
             query = query.where(sort >= flt.since)
+        if flt.search:
+            from feedhub.store.search import entry_matches
+
+            query = query.where(entry_matches(self.engine.dialect.name, flt.search))
         if flt.hide_copies_of:
             original = entries.alias("original")
             query = query.outerjoin(original, original.c.id == entries.c.duplicate_of).where(
