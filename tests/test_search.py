@@ -64,6 +64,15 @@ def save(store: Store, source: str, *batch: Entry, now: datetime = NOW) -> None:
     store.save_fetch(row, attempt(), list(batch), now=now)
 
 
+def check_sqlite_index(store: Store) -> None:
+    """FTS5 compares its index with the entries table, row by row (no-op on PostgreSQL)."""
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO entries_fts(entries_fts, rank) VALUES ('integrity-check', 1)")
+            )
+
+
 def keys(store: Store, query: str, **kw: object) -> list[str]:
     return [e.entry.key for e, _ in store.search(query, **kw)]  # type: ignore[arg-type]
 
@@ -84,6 +93,18 @@ def test_the_query_language() -> None:
     assert parse_query("a OR -b") == ((Term("a"),),)
     assert parse_query("OR OR") == () and parse_query("* ) -") == ()
     assert len(parse_query("w " * 500)[0]) == MAX_TERMS
+
+
+def test_since_takes_an_age_or_a_date() -> None:
+    import click
+
+    from feedhub.cli.search import parse_since
+
+    assert parse_since("7d", NOW) == NOW - timedelta(days=7)
+    assert parse_since("2026-01-31", NOW) == datetime(2026, 1, 31, tzinfo=UTC)
+    assert parse_since("2026-01-31T10:00:00+02:00", NOW) == datetime(2026, 1, 31, 8, tzinfo=UTC)
+    with pytest.raises(click.BadParameter):
+        parse_since("last week", NOW)
 
 
 def test_every_term_reaches_fts5_quoted() -> None:
@@ -180,9 +201,10 @@ def test_a_changed_entry_is_indexed_again(store: Store) -> None:
     assert keys(store, "original") == [] and keys(store, "old") == []
     assert keys(store, "revised") == ["1"] and keys(store, "new headline") == ["1"]
     assert keys(store, "wording") == ["1"]  # once, not once per version
+    check_sqlite_index(store)
 
 
-def test_removed_entries_leave_the_index(store: Store, db_url: str) -> None:
+def test_removed_entries_leave_the_index(store: Store) -> None:
     save(store, "a", entry("1", "Harbour report"), entry("2", "Harbour closed"))
     save(store, "b", entry("3", "Harbour reopens"))
     (one,) = [e.id for e, _ in store.search("report")]
@@ -191,11 +213,7 @@ def test_removed_entries_leave_the_index(store: Store, db_url: str) -> None:
     with store.engine.begin() as conn:  # a source's entries go by ON DELETE CASCADE
         conn.execute(text("DELETE FROM sources WHERE name = 'b'"))
     assert keys(store, "harbour") == ["2"]
-    if db_url.startswith("sqlite"):
-        with store.engine.begin() as conn:  # the index agrees with entries, row by row
-            conn.execute(
-                text("INSERT INTO entries_fts(entries_fts, rank) VALUES ('integrity-check', 1)")
-            )
+    check_sqlite_index(store)
 
 
 def test_source_and_date_filters(store: Store) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from feedhub.curate import select_entries
+from feedhub.errors import GenerateError
 from feedhub.generate import generate_output, write_if_changed
 from feedhub.models import Config, OutputConfig, Selection
 from feedhub.pages import (
@@ -95,6 +96,10 @@ class Publisher:
         """index.html and outputs.opml list the public outputs, for people and readers."""
         settings = self.config.settings
         written = []
+        try:
+            settings.output_dir.mkdir(parents=True, exist_ok=True)  # even with no outputs yet
+        except OSError as exc:
+            raise GenerateError(f"cannot create {settings.output_dir}: {exc}") from exc
         for name, render in ((INDEX_FILE, render_index), (OPML_FILE, render_opml)):
             data = render(
                 self.config.outputs, base_url=settings.base_url, site_title=settings.title

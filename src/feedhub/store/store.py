@@ -505,7 +505,7 @@ class Store:
         sort = entries.c.sort_updated if flt.order == "updated" else entries.c.sort_published
         query = (
             select(
-                entries,
+                *_ENTRY_COLUMNS,
                 sources.c.name.label("source_name"),
                 sources.c.url.label("source_url"),
                 sources.c.title.label("source_title"),
@@ -563,7 +563,7 @@ class Store:
             return []
         query = (
             select(
-                entries,
+                *_ENTRY_COLUMNS,
                 sources.c.name.label("source_name"),
                 sources.c.url.label("source_url"),
                 sources.c.title.label("source_title"),
@@ -739,6 +739,11 @@ class Store:
 # From two sources on, walking the (date, source) index beats merging per-source
 # indexes; one source is served in order by its own (source, date) index.
 MANY_SOURCES = 2
+
+
+# What reading an entry needs: not the search index's plain text (up to 50k
+# characters a row), which only the database uses.
+_ENTRY_COLUMNS = [c for c in entries.c if c.name != "search_text"]
 
 
 def _free(now: datetime) -> Any:
