@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import io
 import json
 import multiprocessing
 import os
@@ -28,7 +29,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from feedhub.errors import ParseError
-from feedhub.models import Entry, FeedMeta
+from feedhub.htmlnesting import bounded_nesting
+from feedhub.models import Entry, FeedMeta, ParsedFeed, RawEntry, RawText
 from feedhub.normalize import (
     MAX_AUTHORS,
     MAX_CATEGORIES,
@@ -36,9 +38,13 @@ from feedhub.normalize import (
     MAX_ENCLOSURES,
     MAX_KEY_CHARS,
     MAX_TITLE_CHARS,
+    Caps,
+    entry_key,
+    normalize_entries,
     normalize_feed,
+    plain_text,
 )
-from feedhub.parse import parse_document
+from feedhub.parse import discover_feed_links, parse_document
 
 CORPUS = Path(__file__).parent / "data" / "hostile"
 URL = "https://hostile.example/feed"
@@ -194,8 +200,10 @@ class Outcome:
 
 def body_of(case: dict[str, Any]) -> bytes:
     if "file" in case:
-        return (CORPUS / case["file"]).read_bytes()
-    return GENERATORS[case["generator"]]()
+        name: str = case["file"]
+        return (CORPUS / name).read_bytes()
+    generate: Callable[[], bytes] = GENERATORS[case["generator"]]
+    return generate()
 
 
 def run_case(case: dict[str, Any]) -> Outcome:
@@ -341,3 +349,199 @@ def test_every_corpus_file_is_in_the_manifest() -> None:
     on_disk = {path.name for path in CORPUS.iterdir() if path.name != "MANIFEST.toml"}
     assert listed == on_disk
     assert {case["generator"] for case in CASES if "generator" in case} == set(GENERATORS)
+
+
+# --- entities and external resources, beyond the corpus -----------------------------
+
+
+def xxe_documents(system_id: str) -> list[bytes]:
+    item = "<item><guid>1</guid><title>a&xxe;b</title><description>&xxe;</description></item>"
+    return [
+        rss(item, prolog=f'<!DOCTYPE rss [\n<!ENTITY xxe SYSTEM "{system_id}">\n]>\n'),
+        rss(item, prolog=f"<!DOCTYPE rss [<!ENTITY xxe SYSTEM '{system_id}'>]>"),
+        rss(item, prolog=f'<!DOCTYPE rss [<!ENTITY % p SYSTEM "{system_id}"> %p;]>'),
+        rss(item, prolog=f'<!DOCTYPE rss SYSTEM "{system_id}">'),
+        rss(item, prolog=f'<!DOCTYPE rss PUBLIC "-//X//EN" "{system_id}">'),
+        rss(item, prolog=f'<?xml-stylesheet href="{system_id}"?><!DOCTYPE rss [<!ENTITY xxe "">]>'),
+    ]
+
+
+def all_text(body: bytes) -> str:
+    try:
+        feed = parse_document(body, url=URL)
+    except ParseError as error:
+        return str(error)
+    entries, warnings = normalize_feed(feed, source_url=URL, now=NOW)
+    return "\n".join(strings((feed, entries, warnings)))
+
+
+def test_external_entities_never_read_a_local_file(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-4711")
+    for system_id in (secret.as_uri(), str(secret), "secret.txt"):
+        for body in xxe_documents(system_id):
+            assert "TOP-SECRET-4711" not in all_text(body)
+
+
+def test_external_entities_are_never_fetched(httpserver: Any) -> None:
+    httpserver.expect_request("/xxe").respond_with_data("FETCHED-4711")
+    for body in xxe_documents(httpserver.url_for("/xxe")):
+        assert "FETCHED-4711" not in all_text(body)
+    assert httpserver.log == []
+
+
+def test_feedparser_alone_still_expands_entities_without_limit() -> None:
+    """Why xmlprep rebuilds the DOCTYPE: feedparser 6.0.14 re-declares any entity
+    without "&" for its loose parser, which expands it every time it is referenced."""
+    import feedparser
+
+    body = rss(
+        "<item><title>" + "&a;" * 1000 + " & broken</title></item>",
+        prolog='<!DOCTYPE rss [\n<!ENTITY a "' + "A" * 1000 + '">\n]>\n',
+    )
+    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
+    assert len(parsed.entries[0].title) >= 1_000_000  # 1,000 x 1,000: unbounded in general
+    assert "A" * 2000 not in all_text(body)
+
+
+def test_harmless_entity_values_are_kept_but_bounded() -> None:
+    doctype = (
+        '<!DOCTYPE rss [\n<!ENTITY amp "&#38;">\n<!ENTITY x "X&#233;">\n'
+        '<!ENTITY y "&lt;b&gt;">\n]>\n'
+    )
+    body = rss("<item><guid>1</guid><title>&x;&amp;&y;</title></item>", prolog=doctype)
+    feed = parse_document(body, url=URL)
+    assert feed.entries[0].title is not None and feed.entries[0].title.value == "Xé&"
+    assert feed.bozo == "ignored entities with markup or long text: y"
+    quadratic = rss("<item><title>" + "&x;" * 600_000 + "</title></item>", prolog=doctype)
+    with pytest.raises(ParseError, match="expand to 1,200,000 characters"):
+        parse_document(quadratic, url=URL)
+
+
+# --- dates --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2020/1/10 14:33:00", "2020-01-10T14:33:00+00:00"),
+        ("2020-01-10", "2020-01-10T00:00:00+00:00"),
+        ("2020.01.10 14:33 +0130", "2020-01-10T13:03:00+00:00"),
+        ("2020-01-10T14:33:00.123456789-05:00", "2020-01-10T19:33:00+00:00"),
+        ("20200110T143300Z", "2020-01-10T14:33:00+00:00"),
+        ("10 Jan 2020 14:33:00 GMT", "2020-01-10T14:33:00+00:00"),
+        ("2020", ""),  # feedparser: 2020-<this month>-01
+        ("2020 was a good year", ""),
+        ("--01-10", ""),  # feedparser: <this year>-01-10
+        ("2020-02-30", ""),
+    ],
+)
+def test_numeric_dates_are_read_strictly(text: str, expected: str) -> None:
+    body = rss(f"<item><guid>1</guid><pubDate>{text}</pubDate></item>")
+    (entry,) = parse_document(body, url=URL).entries
+    assert (entry.published.isoformat() if entry.published else "") == expected
+
+
+# --- inputs that make the standard library's HTML parser slow or raise ---------------
+
+
+def test_feed_discovery_does_not_use_a_quadratic_parser() -> None:
+    page = (
+        b"<html><head><base href='https://cdn.example/b/'>"
+        b"<LINK REL='alternate feed' TYPE='application/atom+xml' HREF='a.xml?x=1&amp;y=2'>"
+        + b"<a " * 50000
+        + b"<link rel=alternate type=application/feed+json href=//j.example/f.json></html>"
+    )
+    assert discover_feed_links(page, url=URL) == (
+        "https://cdn.example/b/a.xml?x=1&y=2",
+        "https://j.example/f.json",
+    )
+
+
+@pytest.mark.parametrize("title", ["<![x y", "<![", "</", "<a " * 20000, "<!--" * 5000 + "x"])
+def test_html_titles_never_raise(title: str) -> None:
+    text = plain_text(RawText(title, "text/html"))
+    assert len(text) <= MAX_TITLE_CHARS and is_plain_line(text)
+
+
+# --- nesting bound --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "html_text",
+    [
+        "<div>" * 2000,
+        "<ul><li>" * 1000,
+        "<span><div></span>" * 1000,
+        "<b></i>" * 1000,
+        ("<div>" * 50 + "<!--" + "</div>" * 50 + "-->") * 20,
+        ("<div>" * 50 + "<a title='" + "</div>" * 50 + "'>") * 20,
+        ("<div>" * 50 + "<script>" + "</div>" * 50 + "</script>") * 20,
+        ("<div>" * 50 + "<textarea>" + "</div>" * 50 + "</textarea>") * 20,
+        ("<div>" * 50 + "<noscript>" + "</div>" * 50 + "</noscript>") * 20,
+        ("<li><ul>" + "</li>") * 1000,
+    ],
+    ids=[
+        "div",
+        "list",
+        "span-div",
+        "b-i",
+        "comment",
+        "attribute",
+        "script",
+        "textarea",
+        "noscript",
+        "li-ul",
+    ],
+)
+def test_end_tags_the_parser_ignores_do_not_hide_nesting(html_text: str) -> None:
+    kept, cut = bounded_nesting(html_text, 512)
+    assert cut and len(kept) < len(html_text)
+
+
+@pytest.mark.parametrize(
+    "html_text",
+    [
+        "<p>x" * 2000,
+        "<ul>" + "<li>x" * 2000 + "</ul>",
+        "<dl>" + "<dt>x<dd>y" * 2000 + "</dl>",
+        "<table>" + "<tr><td>x<td>y" * 2000 + "</table>",
+        "<div><p>a <b>b</b> <a href=x>c</a></p></div>" * 2000,
+        "<svg><style><g>" * 100 + "</style></g></svg>" * 100,
+    ],
+)
+def test_flat_html_is_not_cut(html_text: str) -> None:
+    assert bounded_nesting(html_text, 512) == (html_text, False)
+
+
+# --- caps ---------------------------------------------------------------------------
+
+
+def test_caps_are_keyword_arguments_and_reported() -> None:
+    raws = tuple(
+        RawEntry(id=str(i), title=RawText("t" * 50), content=RawText("<p>" + "x" * 500))
+        for i in range(5)
+    )
+    feed = ParsedFeed(FeedMeta(), raws, "rss20")
+    assert len(normalize_entries(feed, source_url=URL, now=NOW, max_entries=2)) == 2
+    caps = Caps(entries=3, content_bytes=100, title_chars=10)
+    entries, warnings = normalize_feed(feed, source_url=URL, now=NOW, caps=caps)
+    assert [e.key for e in entries] == ["0", "1", "2"]
+    assert all(e.content and len(e.content.encode()) <= 100 for e in entries)
+    assert all(e.title == "t" * 10 for e in entries)
+    assert warnings == (
+        "kept the first 3 of 5 entries",
+        "cut 3 summaries or contents to 100 bytes",
+        "cut 3 titles to 10 characters",
+    )
+    assert normalize_feed(feed, source_url=URL, now=NOW)[1] == ()
+
+
+def test_long_ids_become_hashes() -> None:
+    raw = RawEntry(id="i" * (MAX_KEY_CHARS + 1))
+    key = entry_key(raw)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", key) and entry_key(raw) == key
+    feed = ParsedFeed(FeedMeta(), (raw,), "rss20")
+    assert normalize_feed(feed, source_url=URL, now=NOW)[1] == (
+        f"1 ids over {MAX_KEY_CHARS} characters were replaced by a hash",
+    )

@@ -14,19 +14,17 @@ import pytest
 from sqlalchemy import select, text
 
 from feedhub.models import Entry, SourceConfig
+from feedhub.searchtext import MAX_SEARCH_TEXT, html_text, search_text
 from feedhub.store import Store
 from feedhub.store.engine import alembic_config, make_engine
 from feedhub.store.schema import entries
 from feedhub.store.search import (
-    MAX_SEARCH_TEXT,
     MAX_TERMS,
     Term,
     entry_matches,
     fts5_expression,
-    html_text,
     matching_ids,
     parse_query,
-    search_text,
 )
 from tests.feedserver import Document, FeedServer, rss
 from tests.test_store import attempt

@@ -223,6 +223,9 @@ class Entry:
     language: str | None = None
     guid_is_permalink: bool = False
     content_hash: str = ""
+    # Plain text of summary and content for the search index, derived in the
+    # parser worker (off the store's critical path); not part of the hash.
+    search_text: str | None = None
 
     def replace(self, **changes: object) -> Entry:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
@@ -259,6 +259,7 @@ def content_hash(entry: Entry) -> str:
     """sha256 over canonical JSON of every field but content_hash itself."""
     fields = dataclasses.asdict(entry)
     fields.pop("content_hash")
+    fields.pop("search_text")  # derived from summary and content, which are hashed
     canonical = json.dumps(
         fields,
         sort_keys=True,
@@ -345,7 +346,8 @@ def _sanitized(html_text: str, base: str | None, max_depth: int | None) -> tuple
         strip_comments=True,
         link_rel="noopener noreferrer",
     )
-    return cleaned.strip(), cut
+    # html5ever decodes "&#1;" or "&#xFFFE;" into the characters they name.
+    return _CONTROL_CHARS.sub("", cleaned).strip(), cut
 
 
 def _plain_to_html(value: str) -> str:
@@ -362,7 +364,10 @@ def _plain_to_html(value: str) -> str:
 def _sane_date(moment: datetime | None, now: datetime) -> datetime | None:
     if moment is None:
         return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        return None
     if moment < EPOCH or moment > now + FUTURE_TOLERANCE:
         return None
     return moment
@@ -416,11 +421,15 @@ def _enclosures(enclosures: Iterable[Enclosure], base: str) -> tuple[Enclosure, 
 
 
 def _web_url(value: str | None, base: str | None) -> str | None:
-    """`value` resolved against `base`, kept only when it is http(s)."""
+    """`value` resolved against `base`, kept only when it is http(s) with a host."""
     resolved = _resolve(value, base)
     if resolved is None or _scheme(resolved) not in _WEB_SCHEMES:
         return None
-    return resolved if len(resolved) <= MAX_URL_CHARS else None
+    try:
+        has_host = bool(urlsplit(resolved).hostname)
+    except ValueError:  # e.g. "http://[::"
+        return None
+    return resolved if has_host and len(resolved) <= MAX_URL_CHARS else None
 
 
 def _safe_content_url(value: str, base: str | None) -> str | None:
@@ -467,7 +476,8 @@ def _plain_text(text: RawText, max_chars: int) -> tuple[str, bool]:
     source = text.value[: max_chars * _TITLE_SOURCE_FACTOR]
     value = _CONTROL_CHARS.sub("", source)
     if _is_html(text.type):
-        value = _html_text(value)
+        # After decoding: "&#1;" and "&#xFFFE;" are characters again.
+        value = _CONTROL_CHARS.sub("", _html_text(value))
     collapsed = " ".join(value.split())
     cut = len(collapsed) > max_chars or len(source) < len(text.value)
     return collapsed[:max_chars].rstrip(), cut

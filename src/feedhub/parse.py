@@ -436,7 +436,8 @@ def _absolute(link: str | None, base: str) -> str | None:
         return None
     try:
         absolute = urljoin(base, link) if link else None
-        return absolute if absolute and urlsplit(absolute).scheme in ("http", "https") else None
+        parts = urlsplit(absolute) if absolute else None
+        return absolute if parts and parts.scheme in ("http", "https") and parts.hostname else None
     except ValueError:
         return None
 

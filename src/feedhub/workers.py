@@ -51,8 +51,9 @@ from typing import Any, Generic, Self, TypeVar, cast, overload
 
 from feedhub.errors import ParseError
 from feedhub.models import Entry, FeedMeta
-from feedhub.normalize import normalize_entries
+from feedhub.normalize import normalize_feed
 from feedhub.parse import parse_document
+from feedhub.searchtext import search_text
 
 __all__ = [
     "ParseMemoryError",
@@ -104,8 +105,11 @@ class Parsed:
 def parse_body(body: bytes, url: str, headers: dict[str, str], now: datetime) -> Parsed:
     """parse -> normalize for one document; what a ParsePool worker runs by default."""
     feed = parse_document(body, url=url, headers=headers)
-    entries = normalize_entries(feed, source_url=url, now=now)
-    return Parsed(feed.meta, entries, feed.version, feed.bozo)
+    normalized, cuts = normalize_feed(feed, source_url=url, now=now)
+    entries = tuple(e.replace(search_text=search_text(e.summary, e.content)) for e in normalized)
+    # What was repaired (bozo) and what was cut to the caps: the source's warning.
+    warning = "; ".join(filter(None, (feed.bozo, *cuts))) or None
+    return Parsed(feed.meta, entries, feed.version, warning)
 
 
 class ParsePool(Generic[T]):

@@ -347,12 +347,15 @@ def _entity_declarations(entities: list[_Entity], body: str, repairs: list[str])
             repairs.append(f"ignored external entity {entity.name!r} (not fetched)")
             values[entity.name] = ""
             continue
-        if _ENTITY_REFERENCE.search(entity.value):
+        if any(
+            reference.group()[1:-1] not in _PREDEFINED_ENTITIES or reference.group()[0] == "%"
+            for reference in _ENTITY_REFERENCE.finditer(entity.value)
+        ):
             raise ParseError(
                 "the document declares entities that expand other entities"
                 " (possible entity expansion attack)"
             )
-        value = html.unescape(entity.value) if "&#" in entity.value else entity.value
+        value = html.unescape(entity.value) if "&" in entity.value else entity.value
         if any(c in value for c in '<&%"') or len(value) > MAX_ENTITY_VALUE_CHARS:
             ignored.append(entity.name)
             value = ""

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 
 from feedhub.curate import TITLE_WINDOW, canonical_url, dedup_title
 from feedhub.models import Author, Enclosure, Entry, SourceInfo, StoredEntry
+from feedhub.searchtext import search_text
 from feedhub.store.schema import entries
-from feedhub.store.search import search_text
 
 if TYPE_CHECKING:
     from feedhub.store.store import SourceRow
@@ -105,7 +105,9 @@ def entry_values(
         "sort_updated": entry.updated or published,
         "summary": entry.summary,
         "content": entry.content,
-        "search_text": search_text(entry.summary, entry.content),
+        "search_text": entry.search_text
+        if entry.search_text is not None
+        else search_text(entry.summary, entry.content),
         "authors": [vars(a) for a in entry.authors],
         "categories": list(entry.categories),
         "enclosures": [vars(e) for e in entry.enclosures],

@@ -32,7 +32,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from html.parser import HTMLParser
 from typing import Any
 
 from sqlalchemy import (
@@ -55,7 +54,6 @@ from feedhub.store.schema import entries
 # search_text is cut here. PostgreSQL refuses a tsvector over 1 MB, and a
 # GENERATED column that fails would fail the whole fetch of a source; 50,000
 # characters stays far under that for any text and covers long articles.
-MAX_SEARCH_TEXT = 50_000
 # A query longer than this is cut, and terms past MAX_TERMS are ignored: each
 # term is one FTS5 phrase or one nested tsquery call, and a pasted page would
 # otherwise build an expression deep enough to hit either engine's limits.
@@ -77,53 +75,8 @@ _PG_CONFIG: ColumnElement[Any] = literal_column("'simple'")
 _PG_NORMALIZATION = 1
 
 
-# --- the text that is indexed --------------------------------------------------
-
-# Tags that run inside a word's line of text; every other tag (p, li, br, td,
-# h1...) separates words, so "<p>alpha</p><p>beta</p>" is not "alphabeta".
-_INLINE_TAGS = frozenset(
-    {"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "del", "dfn", "em", "i", "ins",
-     "kbd", "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var"}
-)  # fmt: skip
-
-
-class _TextOfHtml(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _INLINE_TAGS:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag not in _INLINE_TAGS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_text(html: str) -> str:
-    """The words of an HTML fragment, one space between them, entities decoded."""
-    parser = _TextOfHtml()
-    parser.feed(html)
-    parser.close()
-    return " ".join("".join(parser.parts).split())
-
-
-def search_text(summary: str | None, content: str | None) -> str | None:
-    """What the index holds besides the title: plain text of summary and content.
-
-    A summary that is an excerpt of the content is left out, so its words do
-    not count twice in the ranking. Cut at MAX_SEARCH_TEXT characters.
-    """
-    summary_text = html_text(summary) if summary else ""
-    content_text = html_text(content) if content else ""
-    if summary_text and summary_text in content_text:
-        summary_text = ""
-    text = " ".join(part for part in (summary_text, content_text) if part)
-    return text[:MAX_SEARCH_TEXT] or None
+# The indexed text (html_text, search_text) is computed by feedhub.searchtext,
+# in the parser workers, which must not import SQLAlchemy.
 
 
 # --- the query language --------------------------------------------------------

@@ -18,7 +18,7 @@ search_text that store/search.py queries, which schema.metadata cannot declare:
 import sqlalchemy as sa
 from alembic import op
 
-from feedhub.store.search import search_text
+from feedhub.searchtext import search_text
 
 revision = "0004"
 down_revision = "0003"
