@@ -60,6 +60,9 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         # than FULL; only an OS crash can lose the last transactions.
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # Checkpoint every 64 MiB of WAL instead of 4 MiB: a cold fetch writes tens
+        # of MiB, and each checkpoint syncs the database file (bench/: -10%).
+        cursor.execute("PRAGMA wal_autocheckpoint = 16384")
         cursor.close()
 
     @event.listens_for(engine, "begin")
