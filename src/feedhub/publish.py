@@ -61,25 +61,41 @@ class Publisher:
         written: list[Path] = []
         rows = {r.name: r for r in self.store.sources()}
         for output in self.config.outputs:
-            fingerprint = output_fingerprint(output, settings.base_url)
-            current[output.name] = fingerprint
+            config_part = output_fingerprint(output, settings.base_url, settings.title)
+            before = previous.get(output.name, "")
+            current[output.name] = before
             members = output_source_names(output, rows.values())
+            files_there = all(p.exists() for p in output_paths(output, settings.output_dir))
             stale = (
                 changed_sources is None
-                or previous.get(output.name) != fingerprint
+                or not before.startswith(config_part)
                 or bool(members & changed_sources)
-                or not all(p.exists() for p in output_paths(output, settings.output_dir))
+                or not files_there
             )
-            if stale:
-                written += self.build_output(output, [rows[n].id for n in sorted(members)])
+            if not stale:
+                continue
+            selection = select_for_output(
+                self.store, output, [rows[n].id for n in sorted(members)], now=self.clock()
+            )
+            state = f"{config_part}:{selection_fingerprint(selection)}"
+            current[output.name] = state
+            if state == before and files_there:
+                continue  # same entries, same config: the files are already these bytes
+            written += self.write_output(selection)
         written += self.build_index()
         if current != previous:
             write_if_changed(state_path, json.dumps(current, sort_keys=True).encode())
         return written
 
     def build_output(self, output: OutputConfig, source_ids: Sequence[int]) -> list[Path]:
+        """Select and write one output (pin/hide use this for the outputs they touch)."""
+        return self.write_output(
+            select_for_output(self.store, output, source_ids, now=self.clock())
+        )
+
+    def write_output(self, selection: Selection) -> list[Path]:
         """Write one output's feeds and page; remember it if its feeds changed."""
-        selection = select_for_output(self.store, output, source_ids, now=self.clock())
+        output = selection.output
         directory = output_directory(self.config, output)
         base_url = output_base_url(self.config, output)
         written = generate_output(selection, output_dir=directory, base_url=base_url)
@@ -170,8 +186,27 @@ def output_paths(output: OutputConfig, output_dir: Path) -> list[Path]:
     return [directory / f"{output.name}.{ext}" for ext in (*output.formats, "html")]
 
 
-def output_fingerprint(output: OutputConfig, base_url: str) -> str:
-    return hashlib.sha256(repr((output, base_url)).encode()).hexdigest()[:16]
+def selection_fingerprint(selection: Selection) -> str:
+    """Everything of a selection that reaches the files: which entries, in which
+    order, their content and their sources' provenance. Equal fingerprints mean
+    byte-identical files, so rendering can be skipped (most builds)."""
+    digest = hashlib.sha256()
+    for stored in selection.entries:
+        source = stored.source
+        digest.update(
+            repr((stored.public_id, stored.entry.content_hash, stored.changed_at, stored.first_seen,
+                  source.name, source.url, source.title, source.link, source.feed_id)).encode()
+        )  # fmt: skip
+    return digest.hexdigest()[:16]
+
+
+def output_fingerprint(output: OutputConfig, base_url: str, site_title: str = "") -> str:
+    """What of the configuration shapes an output's files; the version too, so an
+    upgrade that renders differently rewrites them."""
+    from feedhub import __version__
+
+    key = repr((output, base_url, site_title, __version__))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _read_state(path: Path) -> dict[str, str]:
