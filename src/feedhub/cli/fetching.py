@@ -139,7 +139,8 @@ def _work(config: Any, batch: int) -> int:
         except FeedhubError as exc:
             click.echo(f"error: {exc}", err=True)
             return EXIT_PARTIAL
-    click.echo(total.line())
+    if not quiet():
+        click.echo(total.line())
     return EXIT_OK
 
 
