@@ -29,7 +29,6 @@ from feedhub.pages import (
     render_output_page,
 )
 from feedhub.store import EntryFilter, SourceRow, Store
-from feedhub.websub import ping_hubs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -126,6 +125,8 @@ class Publisher:
 
     async def ping_hubs(self) -> None:
         """WebSub: tell each hub of a public output that changed; a failing hub is logged."""
+        from feedhub.websub import ping_hubs  # aiohttp: only when there are hubs to ping
+
         for output in self.changed_outputs:
             if not output.hubs:
                 continue
@@ -140,6 +141,27 @@ class Publisher:
                 else:
                     log.info("%s: WebSub hub %s pinged", output.name, hub)
         self.changed_outputs.clear()
+
+
+def build_outputs(
+    config: Config,
+    store: Store,
+    *,
+    clock: Callable[[], datetime],
+    changed_sources: set[str] | None = None,
+) -> list[Path]:
+    """Rebuild outputs in one place at a time across workers, then ping their hubs.
+
+    What `feedhub build` runs: it imports no fetching code, so it starts fast.
+    """
+    publisher = Publisher(config, store, clock=clock)
+    with store.exclusive("build"):
+        written = publisher.build(changed_sources=changed_sources)
+    if any(output.hubs for output in publisher.changed_outputs):
+        import asyncio
+
+        asyncio.run(publisher.ping_hubs())
+    return written
 
 
 def select_for_output(

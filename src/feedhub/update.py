@@ -32,7 +32,7 @@ from feedhub.models import (
     OutputConfig,
     StoredEntry,
 )
-from feedhub.publish import Publisher, output_source_names, select_for_output
+from feedhub.publish import Publisher, build_outputs, output_source_names, select_for_output
 from feedhub.retention import entries_to_remove, worth_vacuuming
 from feedhub.sources import (
     CacheHints,
@@ -391,11 +391,9 @@ class Updater:
     # --- outputs -------------------------------------------------------------
     def build(self, *, changed_sources: set[str] | None = None) -> list[Path]:
         """Rebuild outputs outside a fetch run (feedhub build), hubs included."""
-        publisher = Publisher(self.config, self.store, clock=self.clock)
-        with self.store.exclusive("build"):
-            written = publisher.build(changed_sources=changed_sources)
-        asyncio.run(publisher.ping_hubs())
-        return written
+        return build_outputs(
+            self.config, self.store, clock=self.clock, changed_sources=changed_sources
+        )
 
     def build_output(self, output: OutputConfig, source_ids: Sequence[int]) -> list[Path]:
         return Publisher(self.config, self.store, clock=self.clock).build_output(output, source_ids)

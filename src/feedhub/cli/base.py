@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -120,9 +120,8 @@ def quiet() -> bool:
 
 
 def now() -> datetime:
-    from feedhub.update import system_clock
-
-    return system_clock()
+    # Not update.system_clock: importing update pulls in the fetching stack.
+    return datetime.now(UTC)
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:

@@ -153,12 +153,12 @@ def build(config_path: Path | None) -> None:
     Example:
       feedhub build && ls var/public
     """
-    from feedhub.update import Updater
+    from feedhub.publish import build_outputs
 
     config = load(config_path)
     with open_store(config) as store:
         try:
-            written = Updater(config, store).build()
+            written = build_outputs(config, store, clock=now)
         except FeedhubError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(EXIT_PARTIAL) from None
