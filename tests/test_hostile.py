@@ -545,3 +545,19 @@ def test_long_ids_become_hashes() -> None:
     assert normalize_feed(feed, source_url=URL, now=NOW)[1] == (
         f"1 ids over {MAX_KEY_CHARS} characters were replaced by a hash",
     )
+
+
+@pytest.mark.slow
+def test_corpus_sweep_finishes_with_zero_crashes() -> None:
+    """bench/sweep.py --corpus DIR, as one would run it over real-world feed files."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, str(repo / "bench" / "sweep.py"), "--corpus", str(repo / "tests" / "data")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 crash;" in result.stderr
+    assert result.stdout.count("\n") >= 40  # one line per file
