@@ -206,15 +206,16 @@ class Updater:
         if self.progress:
             self.progress.start(len(rows))
         by_name = {r.name: r for r in rows}
-        pool = self.parser or ParsePool()
-        self._pool = pool
+        # The pool (and its forkserver) starts on the first body to parse: a run
+        # of 304s never pays for it.
+        self._pool = self.parser
         try:
             if rows:
                 requests = interleave_by_host(
                     [FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows],
                     lambda request: urlsplit(request.url).hostname or "",
                 )
-                waiting = asyncio.Semaphore(2 * pool.processes)
+                waiting = asyncio.Semaphore(2 * (os.cpu_count() or 2))
                 async with Fetcher(self.config.settings) as fetcher, asyncio.TaskGroup() as group:
                     async for result in fetcher.fetch_all(requests):
                         await waiting.acquire()
@@ -223,8 +224,8 @@ class Updater:
                         )
                         task.add_done_callback(lambda _: waiting.release())
         finally:
-            if pool is not self.parser:
-                pool.close()
+            if self._pool is not None and self._pool is not self.parser:
+                self._pool.close()
             self._pool = None
             self.store.release(sorted(r.id for r in rows), worker=self.worker_id)
 
@@ -368,7 +369,9 @@ class Updater:
     async def _parse(self, result: FetchResult, now: datetime) -> Parsed:
         """In a worker process, under a time and memory bound (issue 6): a
         document that makes the parser pathological costs one source, not the run."""
-        assert result.body is not None and self._pool is not None
+        assert result.body is not None
+        if self._pool is None:
+            self._pool = ParsePool()
         return await self._pool.parse(result.body, result.final_url, dict(result.headers), now)
 
     def _count(
