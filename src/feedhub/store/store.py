@@ -503,19 +503,7 @@ class Store:
     def iter_entries(self, flt: EntryFilter, *, batch: int = 200) -> Iterator[StoredEntry]:
         """Entries newest first, in keyset pages, so curate can stop early."""
         sort = entries.c.sort_updated if flt.order == "updated" else entries.c.sort_published
-        query = (
-            select(
-                *_ENTRY_COLUMNS,
-                sources.c.name.label("source_name"),
-                sources.c.url.label("source_url"),
-                sources.c.title.label("source_title"),
-                sources.c.link.label("source_link"),
-                sources.c.feed_id.label("source_feed_id"),
-            )
-            .join(sources, sources.c.id == entries.c.source_id)
-            .order_by(sort.desc(), entries.c.id.desc())
-            .limit(batch)
-        )
+        query = _entries_with_provenance().order_by(sort.desc(), entries.c.id.desc()).limit(batch)
         if flt.source_ids is not None:
             if not flt.source_ids:
                 return
@@ -561,18 +549,7 @@ class Store:
     def entries_by_ids(self, ids: Sequence[int]) -> list[StoredEntry]:
         if not ids:
             return []
-        query = (
-            select(
-                *_ENTRY_COLUMNS,
-                sources.c.name.label("source_name"),
-                sources.c.url.label("source_url"),
-                sources.c.title.label("source_title"),
-                sources.c.link.label("source_link"),
-                sources.c.feed_id.label("source_feed_id"),
-            )
-            .join(sources, sources.c.id == entries.c.source_id)
-            .where(entries.c.id.in_(list(ids)))
-        )
+        query = _entries_with_provenance().where(entries.c.id.in_(list(ids)))
         with self._connect() as conn:
             found = {row.id: stored_entry(row) for row in conn.execute(query)}
         return [found[i] for i in ids if i in found]
@@ -744,6 +721,18 @@ MANY_SOURCES = 2
 # What reading an entry needs: not the search index's plain text (up to 50k
 # characters a row), which only the database uses.
 _ENTRY_COLUMNS = [c for c in entries.c if c.name != "search_text"]
+
+
+def _entries_with_provenance() -> Any:
+    """SELECT of entries with their source's provenance, as stored_entry() reads it."""
+    return select(
+        *_ENTRY_COLUMNS,
+        sources.c.name.label("source_name"),
+        sources.c.url.label("source_url"),
+        sources.c.title.label("source_title"),
+        sources.c.link.label("source_link"),
+        sources.c.feed_id.label("source_feed_id"),
+    ).join(sources, sources.c.id == entries.c.source_id)
 
 
 def _free(now: datetime) -> Any:
