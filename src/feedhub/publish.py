@@ -81,7 +81,11 @@ class Publisher:
             if state == before and files_there:
                 continue  # same entries, same config: the files are already these bytes
             written += self.write_output(selection)
-        written += self.build_index()
+        # The index and OPML list the outputs' configuration only: unchanged
+        # state and both files present means they are already these bytes.
+        index_files = (settings.output_dir / INDEX_FILE, settings.output_dir / OPML_FILE)
+        if current != previous or not all(p.exists() for p in index_files):
+            written += self.build_index()
         if current != previous:
             write_if_changed(state_path, json.dumps(current, sort_keys=True).encode())
         return written
