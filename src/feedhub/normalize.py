@@ -255,11 +255,20 @@ def _normalize_entry(
     return entry.replace(content_hash=content_hash(entry))
 
 
+# Every field but the hash itself and the search text (derived from summary and
+# content, which are hashed).
+_HASHED_FIELDS = tuple(
+    f for f in dataclasses.fields(Entry) if f.name not in ("content_hash", "search_text")
+)
+
+
 def content_hash(entry: Entry) -> str:
     """sha256 over canonical JSON of every field but content_hash itself."""
-    fields = dataclasses.asdict(entry)
-    fields.pop("content_hash")
-    fields.pop("search_text")  # derived from summary and content, which are hashed
+    # The same dict dataclasses.asdict builds, without its recursive deep copy
+    # (40% of normalize's time, bench/): authors and enclosures are flat.
+    fields = {f.name: getattr(entry, f.name) for f in _HASHED_FIELDS}
+    fields["authors"] = [vars(a) for a in entry.authors]
+    fields["enclosures"] = [vars(e) for e in entry.enclosures]
     canonical = json.dumps(
         fields,
         sort_keys=True,
