@@ -6,6 +6,10 @@ up-to-date database start fast.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,3 +123,92 @@ def alembic_config() -> Any:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+class wrapped:
+    """Turns SQLAlchemy errors into StoreError at the boundary, with the cause."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    def __enter__(self) -> Connection:
+        try:
+            return self.context.__enter__()  # type: ignore[no-any-return]
+        except SQLAlchemyError as exc:
+            raise store_error(exc) from exc
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            self.context.__exit__(*exc_info)
+        except SQLAlchemyError as exc:
+            raise store_error(exc) from exc
+        if exc_info[1] is not None and isinstance(exc_info[1], SQLAlchemyError):
+            raise store_error(exc_info[1]) from exc_info[1]
+
+
+def store_error(exc: SQLAlchemyError) -> StoreError:
+    if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
+        return StoreError("the database is locked by another process (waited, gave up)")
+    return StoreError(f"database error: {getattr(exc, 'orig', None) or exc}")
+
+
+@contextmanager
+def exclusive_lock(engine: Engine, name: str, *, timeout: float = 300.0) -> Iterator[None]:
+    """Hold a cluster-wide lock (output generation runs in one place at a time).
+
+    PostgreSQL: a session advisory lock, which the server frees if the
+    holder dies. SQLite: an flock on a file beside the database, which the
+    kernel frees likewise; SQLite databases are single-machine anyway.
+    """
+    deadline = time.monotonic() + timeout
+    if engine.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with wrapped(engine.connect()) as conn:
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                if time.monotonic() > deadline:
+                    raise StoreError(f"another worker holds the {name} lock; gave up")
+                time.sleep(0.05)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.{name}.lock", "a+b") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"another process holds the {name} lock; gave up") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def vacuum(engine: Engine) -> None:
+    """Give freed pages back (SQLite VACUUM; PostgreSQL VACUUM ANALYZE), outside any
+    transaction as both require."""
+    try:
+        if engine.dialect.name == "sqlite":
+            # The raw connection is in autocommit mode (isolation_level None) and
+            # skips the BEGIN IMMEDIATE our begin hook would issue.
+            raw = engine.raw_connection()
+            try:
+                raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+            finally:
+                raw.close()
+            return
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("VACUUM (ANALYZE) entries")
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        raise StoreError(f"vacuum failed: {exc}") from exc

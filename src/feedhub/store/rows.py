@@ -22,7 +22,7 @@ from feedhub.searchtext import search_text
 from feedhub.store.schema import entries
 
 if TYPE_CHECKING:
-    from feedhub.store.store import SourceRow
+    from feedhub.store.records import SourceRow
 
 # Namespace of the UUIDv5 ids feedhub derives for entries whose own id is not
 # an absolute IRI (RFC 4287 4.2.6 requires one); fixed forever.
@@ -144,7 +144,7 @@ def stored_entry(row: Row[Any]) -> StoredEntry:
 
 
 def source_row(row: Row[Any], tags: tuple[str, ...]) -> SourceRow:
-    from feedhub.store.store import SourceRow
+    from feedhub.store.records import SourceRow
 
     data = dict(row._mapping)
     data["hints"] = data.get("hints") or {}

@@ -21,8 +21,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
-from feedhub.errors import StoreError
 from feedhub.sources import SourceStatus
+from feedhub.store.engine import store_error
 from feedhub.store.schema import entries, runs, sources
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def read_health(engine: Engine, *, now: datetime, window: timedelta = RECENT_WIN
                 .limit(1)
             ).scalar()
     except SQLAlchemyError as exc:
-        raise _store_error(exc) from exc
+        raise store_error(exc) from exc
     return Health(
         taken_at=now,
         sources=by_status,
@@ -179,7 +179,7 @@ def ping(engine: Engine) -> datetime | None:
                 select(runs.c.started_at, runs.c.finished_at).order_by(runs.c.id.desc()).limit(1)
             ).first()
     except SQLAlchemyError as exc:
-        raise _store_error(exc) from exc
+        raise store_error(exc) from exc
     return (row.finished_at or row.started_at) if row is not None else None
 
 
@@ -241,10 +241,6 @@ def _last_run(row: RowMapping) -> LastRun:
     return LastRun(
         row["started_at"], row["finished_at"], counts, float(build) if build is not None else None
     )
-
-
-def _store_error(exc: SQLAlchemyError) -> StoreError:
-    return StoreError(f"database error: {getattr(exc, 'orig', None) or exc}")
 
 
 # --- output files ------------------------------------------------------------------

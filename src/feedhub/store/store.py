@@ -6,23 +6,24 @@ dataclasses, and Core's bulk upserts are what issue 5 measured fastest.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from feedhub.errors import StoreError
-from feedhub.models import Entry, SourceConfig, SourceInfo, StoredEntry
-from feedhub.store.engine import make_engine, migrate, write_transaction
+from feedhub.models import Entry, SourceConfig, StoredEntry
+from feedhub.store.engine import (
+    exclusive_lock,
+    make_engine,
+    migrate,
+    vacuum,
+    wrapped,
+    write_transaction,
+)
+from feedhub.store.records import EntryFilter, SourceRow, SourceUpdate
 from feedhub.store.rows import (
     entry_values,
     insert_ignoring,
@@ -41,85 +42,6 @@ from feedhub.store.schema import (
     sources,
     tombstones,
 )
-
-
-@dataclass(frozen=True)
-class SourceRow:
-    id: int
-    name: str
-    url: str
-    config_url: str
-    enabled: bool
-    status: str
-    title: str | None = None
-    link: str | None = None
-    feed_id: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    last_fetch_at: datetime | None = None
-    last_success_at: datetime | None = None
-    next_fetch_at: datetime | None = None
-    consecutive_errors: int = 0
-    first_error_at: datetime | None = None
-    last_http_status: int | None = None
-    last_error: str | None = None
-    warning: str | None = None
-    interval_reason: str | None = None
-    hints: Mapping[str, Any] = field(default_factory=dict)
-    redirect_target: str | None = None
-    redirect_count: int = 0
-    redirect_first_seen: datetime | None = None
-    last_fetch_seconds: float | None = None
-    tags: tuple[str, ...] = ()
-    entry_count: int = 0
-
-    @property
-    def info(self) -> SourceInfo:
-        return SourceInfo(self.name, self.url, self.title, self.link, self.feed_id)
-
-
-@dataclass(frozen=True)
-class SourceUpdate:
-    """Everything one fetch attempt changes on a source's row (None: leave as is)."""
-
-    status: str
-    last_fetch_at: datetime
-    next_fetch_at: datetime | None
-    consecutive_errors: int
-    first_error_at: datetime | None
-    last_http_status: int | None
-    last_error: str | None
-    interval_reason: str
-    hints: Mapping[str, Any]
-    redirect_target: str | None
-    redirect_count: int
-    redirect_first_seen: datetime | None
-    warning: str | None = None
-    last_success_at: datetime | None = None
-    url: str | None = None  # a permanent move
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    title: str | None = None
-    link: str | None = None
-    feed_id: str | None = None
-    subtitle: str | None = None
-    language: str | None = None
-    parser: str | None = None
-    last_fetch_seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class EntryFilter:
-    source_ids: tuple[int, ...] | None = None  # None: every source
-    order: str = "published"
-    since: datetime | None = None
-    # Hide copies of stories whose original comes from one of these sources
-    # (an output's own sources, when it deduplicates).
-    hide_copies_of: tuple[int, ...] = ()
-    search: str | None = None  # a full-text query the entries must match
-
 
 _SOURCE_FIELDS = [
     c.name
@@ -151,10 +73,10 @@ class Store:
         self.close()
 
     def _begin(self) -> Any:
-        return _wrapped(write_transaction(self.engine))
+        return wrapped(write_transaction(self.engine))
 
     def _connect(self) -> Any:
-        return _wrapped(self.engine.connect())
+        return wrapped(self.engine.connect())
 
     # --- sources -----------------------------------------------------------
 
@@ -360,50 +282,9 @@ class Store:
             ).scalar()
         return UTCDateTime().process_result_value(value, self.engine.dialect)
 
-    @contextmanager
-    def exclusive(self, name: str, *, timeout: float = 300.0) -> Iterator[None]:
-        """Hold a cluster-wide lock (output generation runs in one place at a time).
-
-        PostgreSQL: a session advisory lock, which the server frees if the
-        holder dies. SQLite: an flock on a file beside the database, which the
-        kernel frees likewise; SQLite databases are single-machine anyway.
-        """
-        deadline = time.monotonic() + timeout
-        if self.engine.dialect.name == "postgresql":
-            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-            with self._connect() as conn:
-                while not conn.execute(
-                    text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
-                ).scalar():
-                    if time.monotonic() > deadline:
-                        raise StoreError(f"another worker holds the {name} lock; gave up")
-                    time.sleep(0.05)
-                conn.commit()
-                try:
-                    yield
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
-            return
-        database = self.engine.url.database
-        if not database or database == ":memory:":
-            yield
-            return
-        with open(f"{database}.{name}.lock", "a+b") as handle:
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise StoreError(
-                            f"another process holds the {name} lock; gave up"
-                        ) from None
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def exclusive(self, name: str, *, timeout: float = 300.0) -> AbstractContextManager[None]:
+        """A cluster-wide lock: output generation runs in one place at a time."""
+        return exclusive_lock(self.engine, name, timeout=timeout)
 
     def release(self, source_ids: Sequence[int], *, worker: str) -> None:
         if not source_ids:
@@ -640,23 +521,7 @@ class Store:
         return removed
 
     def vacuum(self) -> None:
-        """Give freed pages back (SQLite VACUUM; PostgreSQL VACUUM ANALYZE), outside any
-        transaction as both require."""
-        try:
-            if self.engine.dialect.name == "sqlite":
-                # The raw connection is in autocommit mode (isolation_level None) and
-                # skips the BEGIN IMMEDIATE our begin hook would issue.
-                raw = self.engine.raw_connection()
-                try:
-                    raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
-                finally:
-                    raw.close()
-                return
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("VACUUM (ANALYZE) entries")
-        except (SQLAlchemyError, sqlite3.Error) as exc:
-            raise StoreError(f"vacuum failed: {exc}") from exc
+        vacuum(self.engine)
 
     # --- curation ----------------------------------------------------------
 
@@ -748,30 +613,3 @@ _ALWAYS_SET = {
     "redirect_target",
     "redirect_first_seen",
 }
-
-
-class _wrapped:
-    """Turns SQLAlchemy errors into StoreError at the boundary, with the cause."""
-
-    def __init__(self, context: Any) -> None:
-        self.context = context
-
-    def __enter__(self) -> Connection:
-        try:
-            return self.context.__enter__()  # type: ignore[no-any-return]
-        except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
-
-    def __exit__(self, *exc_info: Any) -> None:
-        try:
-            self.context.__exit__(*exc_info)
-        except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
-        if exc_info[1] is not None and isinstance(exc_info[1], SQLAlchemyError):
-            raise _store_error(exc_info[1]) from exc_info[1]
-
-
-def _store_error(exc: SQLAlchemyError) -> StoreError:
-    if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
-        return StoreError("the database is locked by another process (waited, gave up)")
-    return StoreError(f"database error: {getattr(exc, 'orig', None) or exc}")
