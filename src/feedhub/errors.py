@@ -41,5 +41,9 @@ class StoreError(FeedhubError):
     """The database refused a read or write (locked, read-only, corrupt)."""
 
 
+class DatabaseBusy(StoreError):
+    """Another process held the database past the wait allowed: retrying now is futile."""
+
+
 class GenerateError(FeedhubError):
     """An output file could not be written; the previous file is left in place."""

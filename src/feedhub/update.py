@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from feedhub.errors import ConfigError, ParseError, StoreError
+from feedhub.errors import ConfigError, DatabaseBusy, ParseError, StoreError
 from feedhub.fetch import Fetcher
 from feedhub.models import (
     Config,
@@ -46,11 +46,18 @@ from feedhub.sources import (
     next_state,
     reenable,
 )
-from feedhub.store import EntryFilter, SourceRow, SourceUpdate, Store
+from feedhub.store import Attempt, EntryFilter, SourceRow, SourceUpdate, Store
 from feedhub.workers import Parsed, ParsePool
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("feedhub.update")
+
+
+# Fetched sources are stored in batches (Store.save_fetches): at most this many
+# entries or sources wait, for at most this long.
+FLUSH_ENTRIES = 2500
+FLUSH_SOURCES = 100
+FLUSH_SECONDS = 1.0
 
 
 class Progress(Protocol):
@@ -104,6 +111,16 @@ class RunSummary:
             "entries_updated": self.entries_updated,
             "outputs_written": self.outputs_written,
         }
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A fetch attempt decided on, waiting to be stored with others."""
+
+    attempt: Attempt
+    outcome: Outcome
+    state: SourceState
+    summary: RunSummary
 
 
 def state_of(row: SourceRow) -> SourceState:
@@ -172,6 +189,9 @@ class Updater:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.progress = progress
         self.source_configs = {s.name: s for s in config.sources}
+        self._pending: list[_Pending] = []
+        self._pending_entries = 0
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     # --- a run -------------------------------------------------------------
 
@@ -224,6 +244,7 @@ class Updater:
                         )
                         task.add_done_callback(lambda _: waiting.release())
         finally:
+            self._flush()  # what was fetched is stored, even when the run is cancelled
             if self._pool is not None and self._pool is not self.parser:
                 self._pool.close()
             self._pool = None
@@ -350,18 +371,54 @@ class Updater:
                              subtitle=meta.subtitle, language=meta.language,
                              parser=parsed.version)  # fmt: skip
         update = replace(update, **change)  # type: ignore[arg-type]
-        try:
-            new, updated = self.store.save_fetch(
-                row, update, parsed.entries if parsed else (), now=now
-            )
-        except StoreError as exc:
-            summary.failed += 1
-            summary.failures.append((row.name, f"could not store: {exc}"))
+        entries = parsed.entries if parsed else ()
+        self._pending.append(_Pending(Attempt(row, update, entries, now), outcome, state, summary))
+        self._pending_entries += len(entries)
+        if self._pending_entries >= FLUSH_ENTRIES or len(self._pending) >= FLUSH_SOURCES:
+            self._flush()
+        elif self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        """Store the pending attempts in one transaction (Store.save_fetches).
+
+        Should that fail, each is stored alone, so that one source's data that the
+        database refuses never costs the others theirs.
+        """
+        batch, self._pending, self._pending_entries = self._pending, [], 0
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if not batch:
             return
-        self._count(summary, row.name, outcome, new, updated)
+        counts: list[tuple[int, int] | StoreError]
+        try:
+            counts = list(self.store.save_fetches([p.attempt for p in batch]))
+        except StoreError as exc:
+            one_by_one = len(batch) > 1 and not isinstance(exc, DatabaseBusy)
+            counts = [self._save_alone(p.attempt) for p in batch] if one_by_one else [exc]
+        for pending, count in zip(batch, counts, strict=True):
+            self._stored(pending, count)
+
+    def _save_alone(self, attempt: Attempt) -> tuple[int, int] | StoreError:
+        try:
+            return self.store.save_fetches([attempt])[0]
+        except StoreError as exc:
+            return exc
+
+    def _stored(self, pending: _Pending, count: tuple[int, int] | StoreError) -> None:
+        name, summary, outcome, state = (
+            pending.attempt.source.name, pending.summary, pending.outcome, pending.state,
+        )  # fmt: skip
+        if isinstance(count, StoreError):
+            summary.failed += 1
+            summary.failures.append((name, f"could not store: {count}"))
+            return
+        new, updated = count
+        self._count(summary, name, outcome, new, updated)
         log.info(
-            "%s: %s%s, %d new, %d updated, next %s (%s)%s", row.name, outcome.kind,
-            f" {result.status}" if result.status else "", new, updated,
+            "%s: %s%s, %d new, %d updated, next %s (%s)%s", name, outcome.kind,
+            f" {outcome.http_status}" if outcome.http_status else "", new, updated,
             state.next_fetch_at.isoformat() if state.next_fetch_at else "never",
             state.interval_reason, f": {outcome.error}" if outcome.error else "",
         )  # fmt: skip

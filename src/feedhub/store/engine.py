@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from feedhub.errors import StoreError
+from feedhub.errors import DatabaseBusy, StoreError
 from feedhub.store.schema import SCHEMA_REVISION
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -148,7 +148,7 @@ class wrapped:
 
 def store_error(exc: SQLAlchemyError) -> StoreError:
     if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
-        return StoreError("the database is locked by another process (waited, gave up)")
+        return DatabaseBusy("the database is locked by another process (waited, gave up)")
     return StoreError(f"database error: {getattr(exc, 'orig', None) or exc}")
 
 

@@ -6,12 +6,12 @@ of its database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from feedhub.models import SourceInfo
+from feedhub.models import Entry, SourceInfo
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,16 @@ class SourceUpdate:
     language: str | None = None
     parser: str | None = None
     last_fetch_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One fetch attempt to record: the source's new state and the entries it read."""
+
+    source: SourceRow
+    change: SourceUpdate
+    entries: Sequence[Entry]
+    now: datetime  # first seen / changed time of the entries it stores
 
 
 @dataclass(frozen=True)
