@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 
 from feedhub.models import Entry, SourceConfig
 from feedhub.searchtext import MAX_SEARCH_TEXT, html_text, search_text
-from feedhub.store import Store
+from feedhub.store import Attempt, Store
 from feedhub.store.engine import alembic_config, make_engine
 from feedhub.store.schema import entries
 from feedhub.store.search import (
@@ -300,7 +300,24 @@ def test_sqlite_triggers_exist_at_head(tmp_path: Path) -> None:
         names = set(conn.execute(text(
             "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'entries'"
         )).scalars())  # fmt: skip
-    assert names == {"entries_fts_insert", "entries_fts_update", "entries_fts_delete"}
+    # Inserts are indexed in bulk by Store.save_fetches (migration 0006).
+    assert names == {"entries_fts_update", "entries_fts_delete"}
+
+
+def test_entries_stored_in_one_batch_are_all_searchable(store: Store) -> None:
+    # The bulk index covers exactly the rows a batch inserted, across sources, and
+    # rows of an earlier batch are not indexed twice (one hit each).
+    rows = {r.name: r for r in store.sources()}
+    save(store, "a", entry("a1", "first zebra story"))
+    store.save_fetches([
+        Attempt(rows["a"], attempt(), [entry("a2", "second zebra story")], NOW),
+        Attempt(rows["b"], attempt(), [entry("b1", "third zebra story"), entry("b2", "an okapi")], NOW),
+    ])  # fmt: skip
+    found = [stored.entry.title for stored, _ in store.search("zebra", limit=10)]
+    assert sorted(found) == ["first zebra story", "second zebra story", "third zebra story"]
+    assert [stored.entry.title for stored, _ in store.search("okapi", limit=10)] == ["an okapi"]
+    if store.engine.dialect.name == "sqlite":
+        check_sqlite_index(store)
 
 
 # --- through the command line -------------------------------------------------------

@@ -7,6 +7,7 @@ from sqlalchemy import func, select, text
 from feedhub.errors import StoreError
 from feedhub.store.engine import write_transaction
 from feedhub.store.schema import metadata
+from feedhub.store.search import rebuild_index
 from feedhub.store.store import Store
 
 BATCH = 2000
@@ -39,6 +40,7 @@ def copy_database(from_url: str, to_url: str) -> dict[str, int]:
                     writer.execute(table.insert(), [dict(r._mapping) for r in rows])
                     count += len(rows)
                 copied[table.name] = count
+            rebuild_index(writer)  # rows copied in bulk skip the per-batch indexing
             if writer.dialect.name == "postgresql":
                 for table in metadata.sorted_tables:
                     if (

@@ -46,6 +46,7 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
+    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -238,3 +239,35 @@ def ranked_ids(
         literal_column("score").desc(), entries.c.sort_published.desc(), entries.c.id.desc()
     ).limit(limit)
     return [(row.id, float(row.score)) for row in conn.execute(found)]
+
+
+# --- keeping the index current -------------------------------------------------------
+
+
+def newest_entry_id(conn: Connection) -> int:
+    """The highest entry id now: what a transaction inserts next is above it."""
+    return int(conn.execute(select(func.max(entries.c.id))).scalar() or 0)
+
+
+def index_entries_after(conn: Connection, last_id: int) -> None:
+    """Add the entries inserted after `last_id` to the full-text index (SQLite).
+
+    Called inside the write transaction that inserted them, before it commits.
+    SQLite gives a new row the highest id plus one and has one writer at a
+    time, so "id > last_id" is exactly this transaction's rows. PostgreSQL
+    indexes through its generated column and needs nothing.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.execute(
+            text(
+                "INSERT INTO entries_fts(rowid, title, search_text) "
+                "SELECT id, title, search_text FROM entries WHERE id > :last_id"
+            ),
+            {"last_id": last_id},
+        )
+
+
+def rebuild_index(conn: Connection) -> None:
+    """Index every entry afresh (SQLite), e.g. after rows were copied in bulk."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("INSERT INTO entries_fts(entries_fts) VALUES ('rebuild')"))

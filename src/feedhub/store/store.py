@@ -42,6 +42,7 @@ from feedhub.store.schema import (
     sources,
     tombstones,
 )
+from feedhub.store.search import index_entries_after, newest_entry_id
 
 _SOURCE_FIELDS = [
     c.name
@@ -325,6 +326,7 @@ class Store:
         """
         counts: list[tuple[int, int]] = []
         with self._begin() as conn:
+            last_id = newest_entry_id(conn) if any(a.entries for a in attempts) else None
             for attempt in attempts:
                 change = attempt.change
                 values = {
@@ -340,6 +342,8 @@ class Store:
                 conn.execute(
                     update(sources).where(sources.c.id == attempt.source.id).values(**values)
                 )
+            if last_id is not None:
+                index_entries_after(conn, last_id)
         return counts
 
     def _upsert_entries(
