@@ -18,6 +18,7 @@ joined onto that document base.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import json
@@ -86,9 +87,40 @@ class Readings:
 
     @property
     def feed(self) -> ParsedFeed:
+        """The fast reader's reading when there is one, else the reference's."""
         feed = self.fast or self.reference
         assert feed is not None
         return feed
+
+    @property
+    def feed_reference(self) -> ParsedFeed:
+        """The reference's reading when there is one, else the fast reader's."""
+        feed = self.reference or self.fast
+        assert feed is not None
+        return feed
+
+    def difference(self) -> str | None:
+        """The first field where the two readings differ, e.g. "entries[3].link";
+        None when they agree (or only one reader read the document)."""
+        if self.fast is None or self.reference is None or self.fast == self.reference:
+            return None
+        fast, reference = self.fast, self.reference
+        for name in ("version", "bozo"):
+            if getattr(fast, name) != getattr(reference, name):
+                return name
+        if fast.meta != reference.meta:
+            return "meta." + _first_field(fast.meta, reference.meta)
+        if len(fast.entries) != len(reference.entries):
+            return "the number of entries"
+        for index, (one, other) in enumerate(zip(fast.entries, reference.entries, strict=True)):
+            if one != other:
+                return f"entries[{index}].{_first_field(one, other)}"
+        return "discovered_feeds"
+
+
+def _first_field(one: Any, other: Any) -> str:
+    names = (field.name for field in dataclasses.fields(one))
+    return next((name for name in names if getattr(one, name) != getattr(other, name)), "?")
 
 
 def parse_document(

@@ -326,7 +326,7 @@ class Updater:
                 outcome = Outcome("not-modified", result.status)
             else:
                 try:
-                    parsed = await self._parse(result, now)
+                    parsed = await self._parse(result, now, row.parser)
                     outcome = Outcome("ok", result.status)
                 except ParseError as exc:
                     outcome = Outcome("error", result.status, f"not a feed: {exc}")
@@ -369,7 +369,7 @@ class Updater:
             title = source.title if source and source.title else meta.title
             update = replace(update, title=title, link=meta.link, feed_id=meta.id,
                              subtitle=meta.subtitle, language=meta.language,
-                             parser=parsed.version)  # fmt: skip
+                             parser=parsed.parser)  # fmt: skip
         update = replace(update, **change)  # type: ignore[arg-type]
         entries = parsed.entries if parsed else ()
         self._pending.append(_Pending(Attempt(row, update, entries, now), outcome, state, summary))
@@ -423,13 +423,20 @@ class Updater:
             state.interval_reason, f": {outcome.error}" if outcome.error else "",
         )  # fmt: skip
 
-    async def _parse(self, result: FetchResult, now: datetime) -> Parsed:
+    async def _parse(
+        self, result: FetchResult, now: datetime, previous_parser: str | None = None
+    ) -> Parsed:
         """In a worker process, under a time and memory bound (issue 6): a
-        document that makes the parser pathological costs one source, not the run."""
+        document that makes the parser pathological costs one source, not the run.
+        `previous_parser` (sources.parser) keeps the source on the reader it was read
+        with until both readers agree on it (workers.parse_body)."""
         assert result.body is not None
         if self._pool is None:
             self._pool = ParsePool()
-        return await self._pool.parse(result.body, result.final_url, dict(result.headers), now)
+        body, url, headers = result.body, result.final_url, dict(result.headers)
+        if previous_parser:  # only then, so a pool with a plain four-argument target works
+            return await self._pool.parse(body, url, headers, now, previous_parser=previous_parser)
+        return await self._pool.parse(body, url, headers, now)
 
     def _count(
         self, summary: RunSummary, name: str, outcome: Outcome, new: int, updated: int

@@ -44,6 +44,7 @@ class SourceRow:
     last_fetch_seconds: float | None = None
     tags: tuple[str, ...] = ()
     entry_count: int = 0
+    parser: str | None = None  # which reader read it last, e.g. "rss20" or "rss20+fast"
 
     @property
     def info(self) -> SourceInfo:

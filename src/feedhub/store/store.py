@@ -47,8 +47,7 @@ from feedhub.store.search import index_entries_after, newest_entry_id
 _SOURCE_FIELDS = [
     c.name
     for c in sources.columns
-    if c.name
-    not in ("claimed_by", "claim_expires_at", "created_at", "subtitle", "language", "parser")
+    if c.name not in ("claimed_by", "claim_expires_at", "created_at", "subtitle", "language")
 ]
 
 
