@@ -68,6 +68,18 @@ def test_a_real_feed_parses_as_it_does_inline() -> None:
     assert parsed == parse_body(body, url, headers, NOW)
 
 
+def test_keyword_options_reach_the_target_and_plain_targets_get_none() -> None:
+    body = (FEEDS / "rss20.xml").read_bytes()
+    with ParsePool() as pool:
+        fast = run(pool.parse(body, "https://e.example/", {}, NOW, previous_parser="rss20+fast"))
+        # A feedparser source whose readings agree moves to the fast reader.
+        moved = run(pool.parse(body, "https://e.example/", {}, NOW, previous_parser="rss20"))
+    assert fast.parser == moved.parser == "rss20+fast"
+    assert fast == parse_body(body, "https://e.example/", {}, NOW, previous_parser="rss20")
+    with ParsePool(target=behave) as plain:  # four positional parameters, no keywords
+        assert run(plain.parse(b"echo", "echo", {}, NOW)) == b"echo"
+
+
 def test_not_a_feed_passes_through_as_the_parsers_parse_error() -> None:
     with ParsePool() as pool, pytest.raises(ParseError, match="HTML page") as caught:
         run(pool.parse(b"<html><body>hi</body></html>", "https://e.example/", {}, NOW))

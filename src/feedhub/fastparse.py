@@ -53,13 +53,23 @@ _SY = "{http://purl.org/rss/1.0/modules/syndication/}"
 _MEDIA = "{http://search.yahoo.com/mrss/}"
 _A = "{" + _ATOM + "}"
 _QUOTE = {'"': "&quot;"}  # feedparser's strattrs
+# Attribute names feedparser or rawfeed act on, in any namespace.
+_READ_ATTRIBUTES = frozenset(
+    {"rel", "type", "href", "url", "uri", "length", "term", "scheme", "label", "domain"}
+    | {"base", "lang", "ispermalink", "src", "mode", "version", "text", "about", "lastmod"}
+)
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Namespaces whose mere declaration on the root makes feedparser name the version.
 _VERSION_NAMESPACES = frozenset(
     {"http://purl.org/rss/1.0/", "http://my.netscape.com/rdf/simple/0.9/"}
 )
 _XMLNS = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+_OUR_PREFIXES = frozenset(
+    {"content", "dc", "itunes", "media", "slash", "wfw", "sy", "feedburner", "thr", "xhtml"}
+    | {"xml", "gd", "app", "opensearch"}
+)
+# U+0080-U+009F as UTF-8 or as character references.
+_C1 = re.compile(rb"\xc2[\x80-\x9f]|&#(?:[xX]0*[89][0-9a-fA-F]|0*1(?:2[89]|[3-5][0-9]));")
 _RSS2_VERSION = re.compile(r"2\.0(?:\.\d+)?")
 # feedparser's urls._urljoin with an empty base: extra slashes after "scheme://" go.
 _URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
@@ -110,7 +120,7 @@ class Reading:
 def read(data: bytes, facts: ReferenceFacts, *, language: str | None = None) -> Reading:
     """Read `data` (UTF-8 XML from xmlprep) as feedparser would, or raise Unsupported
     (or lxml's XMLSyntaxError). `language` is the Content-Language feedparser is given."""
-    if _C1_UTF8.search(data):
+    if _C1.search(data):
         raise Unsupported("C1 control characters (feedparser reads them as cp1252)")
     _check_declarations(data, facts)
     root = etree.fromstring(data, _PARSER)
@@ -141,13 +151,13 @@ def read(data: bytes, facts: ReferenceFacts, *, language: str | None = None) -> 
 def _check_declarations(data: bytes, facts: ReferenceFacts) -> None:
     # feedparser maps a document prefix bound to a known namespace onto that namespace's
     # own prefix, for every later element: xmlns:content="<dc>" would make content:encoded
-    # dc:encoded. Harmless unless the document prefix is one of feedparser's own.
-    own_prefixes = set(facts.namespaces.values())
+    # dc:encoded. Harmless unless the document prefix is one the elements read here have
+    # (Medium binds cc to the Harvard Creative Commons module, whose prefix differs).
     for match in _XMLNS.finditer(data):
         prefix = (match.group(1) or b"").decode("utf-8", "replace")
         uri = (match.group(2) or match.group(3) or b"").decode("utf-8", "replace").lower()
         known = "" if "backend.userland.com/rss" in uri else facts.namespaces.get(uri)
-        if prefix and known is not None and prefix in own_prefixes and prefix != known:
+        if known is not None and prefix.lower() in _OUR_PREFIXES and prefix != known:
             raise Unsupported(f"prefix {prefix!r} bound to another known namespace")
 
 
@@ -168,6 +178,7 @@ class _Reader:
             "enclosure": self._enclosure,
             _CONTENT + "encoded": self._content_encoded,
             _DC + "date": self._updated,
+            _A + "updated": self._updated,  # Medium's items
             _ITUNES + "summary": self._summary,
             _ITUNES + "keywords": self._itunes_keywords,
             **dict.fromkeys(_RSS_ITEM_IGNORED, _ignored),
@@ -636,12 +647,16 @@ def _enforce_href(attrs: dict[str, str]) -> None:
 
 def _lower_attributes(el: etree._Element) -> dict[str, str]:
     """Attributes as feedparser's strict parser names them (names lowercased, rel and
-    type values too); a namespaced attribute is refused, as feedparser would file it
-    under its bare name too."""
+    type values too). feedparser files a namespaced attribute under its bare name as
+    well, so one is refused when that name is one read here (thr:count is harmless)."""
     attrs: dict[str, str] = {}
     for key, value in el.attrib.items():
         lowered = str(key).lower()
-        if lowered.startswith("{") or lowered in attrs or lowered in ("base", "lang"):
+        if lowered.startswith("{"):
+            if lowered.rpartition("}")[2] in _READ_ATTRIBUTES:
+                raise Unsupported(f"attribute {key} on {el.tag}")
+            continue
+        if lowered in attrs or lowered in ("base", "lang"):
             raise Unsupported(f"attribute {key} on {el.tag}")
         attrs[lowered] = str(value).lower() if lowered in ("rel", "type") else str(value)
     return attrs
@@ -778,8 +793,10 @@ _ATOM_ENTRY_IGNORED = (
     "{http://purl.org/syndication/thread/1.0}total",
     "{http://www.w3.org/2007/app}edited",
 )  # fmt: skip
+_OPENSEARCH = "{http://a9.com/-/spec/opensearchrss/1.0/}"  # Blogger's
 _ATOM_FEED_IGNORED = frozenset(
     {_A + "updated", _A + "generator", _A + "icon", _A + "logo", _A + "rights", _A + "category"}
+    | {_OPENSEARCH + "totalResults", _OPENSEARCH + "startIndex", _OPENSEARCH + "itemsPerPage"}
 )
 _ATOM_REPEATABLE = frozenset({_A + "link", _A + "author", _A + "category", _A + "contributor"})
 
