@@ -47,6 +47,7 @@ STAGES = (
     ("feedhub.workers", "parse_document"),
     ("feedhub.workers", "normalize_entries"),
     ("feedhub.store.store", "Store.save_fetch"),
+    ("feedhub.store.store", "Store.save_fetches"),
     ("feedhub.update", "next_state"),
     ("feedhub.update", "merge_hints"),
     ("feedhub.publish", "Publisher.build"),

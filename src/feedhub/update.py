@@ -17,6 +17,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ log = logging.getLogger("feedhub.update")
 FLUSH_ENTRIES = 2500
 FLUSH_SOURCES = 100
 FLUSH_SECONDS = 1.0
+MAX_BATCHES_WAITING = 2
 
 
 class Progress(Protocol):
@@ -192,6 +194,8 @@ class Updater:
         self._pending: list[_Pending] = []
         self._pending_entries = 0
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._storing: set[asyncio.Task[None]] = set()
+        self._writer: ThreadPoolExecutor | None = None  # one per fetch_claimed
 
     # --- a run -------------------------------------------------------------
 
@@ -220,8 +224,10 @@ class Updater:
 
         Fetches stay concurrent while documents are parsed on every core: each
         result becomes a task, bounded so that at most a few bodies per parser
-        process wait in memory. Stores are synchronous calls, so two sources'
-        writes never interleave.
+        process wait in memory. Results are stored in batches by one writer
+        thread, so two batches never interleave and the event loop keeps the
+        parsers fed while the database works (it stalled them for the whole
+        write when the loop wrote itself; bench/).
         """
         if self.progress:
             self.progress.start(len(rows))
@@ -229,6 +235,7 @@ class Updater:
         # The pool (and its forkserver) starts on the first body to parse: a run
         # of 304s never pays for it.
         self._pool = self.parser
+        self._writer = writer = ThreadPoolExecutor(1, thread_name_prefix="feedhub-store")
         try:
             if rows:
                 requests = interleave_by_host(
@@ -244,7 +251,11 @@ class Updater:
                         )
                         task.add_done_callback(lambda _: waiting.release())
         finally:
-            self._flush()  # what was fetched is stored, even when the run is cancelled
+            try:
+                await self._drain()  # what was fetched is stored, even when cancelled
+            finally:
+                writer.shutdown(wait=True)
+                self._writer = None
             if self._pool is not None and self._pool is not self.parser:
                 self._pool.close()
             self._pool = None
@@ -375,30 +386,50 @@ class Updater:
         self._pending.append(_Pending(Attempt(row, update, entries, now), outcome, state, summary))
         self._pending_entries += len(entries)
         if self._pending_entries >= FLUSH_ENTRIES or len(self._pending) >= FLUSH_SOURCES:
-            self._flush()
+            self._start_flush()
+            # Back pressure: parsed entries wait in memory for a bounded number of batches.
+            while len(self._storing) > MAX_BATCHES_WAITING:
+                await asyncio.wait(self._storing, return_when=asyncio.FIRST_COMPLETED)
         elif self._flush_timer is None:
-            self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(FLUSH_SECONDS, self._start_flush)
 
-    def _flush(self) -> None:
-        """Store the pending attempts in one transaction (Store.save_fetches).
-
-        Should that fail, each is stored alone, so that one source's data that the
-        database refuses never costs the others theirs.
-        """
+    def _start_flush(self) -> None:
+        """Hand the pending attempts to the writer thread as one batch."""
         batch, self._pending, self._pending_entries = self._pending, [], 0
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        if not batch:
-            return
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._store_batch(batch))
+            self._storing.add(task)
+            task.add_done_callback(self._storing.discard)
+
+    async def _drain(self) -> None:
+        self._start_flush()
+        while self._storing:
+            await asyncio.gather(*self._storing)
+
+    async def _store_batch(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._writer is not None, "batches are stored within fetch_claimed"
+        counts = await loop.run_in_executor(self._writer, self._save_batch, batch)
+        for pending, count in zip(batch, counts, strict=True):
+            self._stored(pending, count)
+
+    def _save_batch(self, batch: list[_Pending]) -> list[tuple[int, int] | StoreError]:
+        """Store the attempts in one transaction (Store.save_fetches); in the writer thread.
+
+        Should that fail, each is stored alone, so that one source's data that the
+        database refuses never costs the others theirs.
+        """
         counts: list[tuple[int, int] | StoreError]
         try:
             counts = list(self.store.save_fetches([p.attempt for p in batch]))
         except StoreError as exc:
             one_by_one = len(batch) > 1 and not isinstance(exc, DatabaseBusy)
             counts = [self._save_alone(p.attempt) for p in batch] if one_by_one else [exc]
-        for pending, count in zip(batch, counts, strict=True):
-            self._stored(pending, count)
+        return counts
 
     def _save_alone(self, attempt: Attempt) -> tuple[int, int] | StoreError:
         try:
