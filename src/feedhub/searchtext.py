@@ -31,10 +31,14 @@ def html_text(html: str) -> str:
     mattered on the cold-fetch path (bench/).
     """
 
-    def gap(match: re.Match[str]) -> str:
-        return "" if (match.group(2) or "").lower() in _INLINE_TAGS else " "
+    return " ".join(unescape(_TAG.sub(_gap, html)).split())
 
-    return " ".join(unescape(_TAG.sub(gap, html)).split())
+
+def _gap(match: re.Match[str]) -> str:
+    name = match[2]
+    if name in _INLINE_TAGS:  # nh3 writes tag names in lower case
+        return ""
+    return "" if name is not None and name.lower() in _INLINE_TAGS else " "
 
 
 def search_text(summary: str | None, content: str | None) -> str | None:
