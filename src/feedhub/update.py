@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from feedhub.errors import ConfigError, DatabaseBusy, ParseError, StoreError
@@ -48,7 +48,9 @@ from feedhub.sources import (
     reenable,
 )
 from feedhub.store import Attempt, EntryFilter, SourceRow, SourceUpdate, Store
-from feedhub.workers import Parsed, ParsePool
+
+if TYPE_CHECKING:  # imported when the first body is parsed: a run of 304s never needs it
+    from feedhub.workers import Parsed, ParsePool
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("feedhub.update")
@@ -281,6 +283,8 @@ class Updater:
         self.store.sync_sources(self.config.sources, self.clock())
         own_pool = self.parser is None
         if own_pool:
+            from feedhub.workers import ParsePool
+
             self.parser = ParsePool()  # warm workers for the whole loop
         try:
             await self._work_loop(stop, batch, idle, total)
@@ -463,6 +467,8 @@ class Updater:
         with until both readers agree on it (workers.parse_body)."""
         assert result.body is not None
         if self._pool is None:
+            from feedhub.workers import ParsePool
+
             self._pool = ParsePool()
         body, url, headers = result.body, result.final_url, dict(result.headers)
         if previous_parser:  # only then, so a pool with a plain four-argument target works
