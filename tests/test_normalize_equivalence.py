@@ -24,7 +24,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedhub import normalize
+from feedhub import htmlnesting, normalize
 from feedhub.errors import ParseError
 from feedhub.htmlnesting import bounded_nesting
 from feedhub.models import Author, Enclosure, FeedMeta, ParsedFeed, RawEntry, RawText
@@ -210,6 +210,14 @@ def test_controls_are_removed_after_nh3_only_when_it_can_bring_one(
 
 
 @settings(max_examples=300, deadline=None)
+@given(html_texts, st.integers(0, 12))
+def test_nesting_is_scanned_only_when_start_tags_could_pass_the_bound(
+    html: str, max_depth: int
+) -> None:
+    assert bounded_nesting(html, max_depth) == htmlnesting._cut(html, max_depth)
+
+
+@settings(max_examples=300, deadline=None)
 @given(html_texts.map(lambda text: text.replace("<", "").replace("&", "")))
 def test_titles_without_markup_skip_nh3(title: str) -> None:
     value = normalize._without_controls(title)
@@ -223,6 +231,10 @@ def test_plain_web_urls_are_what_the_general_path_returns(url: str, base: str | 
     expected = url if len(url) <= MAX_URL_CHARS else None
     assert normalize._resolved_web_url(url, base) == expected
     assert normalize._web_url(url, base) == expected
+    # _safe_content_url's general path: resolved as it is, a scheme it keeps.
+    assert normalize._resolve(url, base) == url
+    assert normalize._scheme(url) in normalize._CONTENT_URL_SCHEMES
+    assert normalize._safe_content_url(url, base) == expected
 
 
 @settings(max_examples=300, deadline=None)

@@ -112,8 +112,15 @@ class _OpenElements:
 def bounded_nesting(html: str, max_depth: int) -> tuple[str, bool]:
     """(`html` cut before the first start tag that would nest deeper than `max_depth`,
     whether it was cut)."""
-    if html.count("<") <= max_depth:
+    # Every element pushed below is a start tag: a "<" not followed by "/". With no
+    # more of those than the bound, nothing can be cut, and the scan (twice nh3's
+    # own time on a 170 KB post of 1,200 tags, half of them end tags) is skipped.
+    if html.count("<") - html.count("</") <= max_depth:
         return html, False
+    return _cut(html, max_depth)
+
+
+def _cut(html: str, max_depth: int) -> tuple[str, bool]:
     stack = _OpenElements()
     pos = 0
     while (token := _TOKEN.search(html, pos)) is not None:

@@ -503,6 +503,8 @@ def _resolved_web_url(value: str | None, base: str | None) -> str | None:
 
 
 def _safe_content_url(value: str, base: str | None) -> str | None:
+    if _PLAIN_WEB_URL.fullmatch(value) and len(value) <= MAX_URL_CHARS:
+        return value  # what the general path returns for it (tests)
     resolved = _resolve(value, base)
     if resolved is None or len(resolved) > MAX_URL_CHARS:
         return None
