@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from feedhub.errors import StoreError
 from feedhub.models import Author, Enclosure, Entry, SourceConfig
 from feedhub.store import EntryFilter, SourceUpdate, Store, public_id_for
 from feedhub.store.engine import current_revision
-from feedhub.store.schema import SCHEMA_REVISION, include_name, metadata
+from feedhub.store.rows import entry_values, insert_entries, key_hash
+from feedhub.store.schema import SCHEMA_REVISION, entries, include_name, metadata
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -245,3 +246,27 @@ def test_copies_of_a_story_point_at_the_earliest(store: Store) -> None:
         for e in store.iter_entries(EntryFilter(source_ids=(b.id,), hide_copies_of=(b.id,)))
     } >= {"b-1"}
     assert {e.entry.key for e in store.iter_entries(only_a)} == {"https://a.example/1", "a-2"}
+
+
+def test_sqlite_fast_insert_writes_what_the_core_insert_writes(tmp_path: Path) -> None:
+    # insert_entries hands SQLite its values directly; they must be byte for byte
+    # what SQLAlchemy's types write, or reads, comparisons and ORDER BY would differ.
+    store = Store.open(f"sqlite:///{tmp_path / 'f.db'}")
+    store.sync_sources([SourceConfig("a", "https://a.example/f"), SourceConfig("b", "https://b.example/f")], NOW)  # fmt: skip
+    full = entry("1", "one").replace(
+        authors=(Author(name="Ann", email="ann@example.org", uri="https://ann.example/"),),
+        categories=("x", "ÿ"), enclosures=(Enclosure("https://e.example/a.mp3", "audio/mpeg", 3),),
+        updated=NOW - timedelta(seconds=1, microseconds=5), guid_is_permalink=True,
+    )  # fmt: skip
+    rows = {r.name: r for r in store.sources()}
+    with store.engine.begin() as conn:
+        fast = entry_values("a", rows["a"].id, key_hash(full.key), full, NOW, NOW)
+        core = entry_values("b", rows["b"].id, key_hash(full.key), full, NOW, NOW)
+        insert_entries(conn, [fast])
+        conn.execute(insert(entries), [core])
+        stored = conn.exec_driver_sql("SELECT * FROM entries ORDER BY source_id").all()
+    skip = {"id", "source_id", "public_id", "short_id"}
+    names = [c.name for c in entries.c]
+    a, b = ({n: v for n, v in zip(names, row, strict=True) if n not in skip} for row in stored)
+    assert a == b
+    assert all(e.entry.authors == full.authors for e in store.iter_entries(EntryFilter()))

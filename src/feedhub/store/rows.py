@@ -7,9 +7,11 @@ its database, and these rules can be tested without one.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -65,6 +67,54 @@ def insert_ignoring_conflicts(conn: Connection) -> Any:
     """Entry INSERT that skips rows another writer stored first (issue 7: idempotent
     upserts when a source is claimed again after a lease expired)."""
     return insert_ignoring(conn, entries, ["source_id", "key_hash"])
+
+
+def insert_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """INSERT entry rows (entry_values), skipping any another writer stored first.
+
+    On SQLite the rows go straight to the driver, in the formats SQLAlchemy's own
+    types write (DATETIME text, JSON text): its per-row bind processing cost
+    more than SQLite's insert itself on a cold fetch (bench/). PostgreSQL keeps
+    the Core statement, whose types psycopg needs.
+    """
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert_ignoring_conflicts(conn), rows)
+        return
+    names = list(rows[0])
+    converters = [_SQLITE_CONVERTERS.get(name) for name in names]
+    statement = (
+        f"INSERT INTO entries ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        " ON CONFLICT (source_id, key_hash) DO NOTHING"
+    )
+    conn.exec_driver_sql(
+        statement,
+        [
+            tuple(
+                value if value is None or convert is None else convert(value)
+                for value, convert in zip(row.values(), converters, strict=True)
+            )
+            for row in rows
+        ],
+    )
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    # What UTCDateTime (naive UTC) then SQLite's DATETIME type store: microseconds always.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value)
+
+
+_DATETIME_COLUMNS = (
+    *("published", "updated", "first_seen_at", "changed_at", "sort_published", "sort_updated"),
+)
+_SQLITE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_DATETIME_COLUMNS, _sqlite_datetime),
+    **dict.fromkeys(("authors", "categories", "enclosures"), _json_text),
+    "guid_is_permalink": int,
+}
 
 
 # Index keys stay well under PostgreSQL's btree row limit (~2.7 kB); a longer
