@@ -27,9 +27,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 TITLE_WINDOW = timedelta(hours=48)
 
 
+@lru_cache(maxsize=8192)
 def canonical_url(url: str) -> str:
     """The form two links to the same story share: scheme/host lowercased,
-    default port, fragment and tracking parameters removed."""
+    default port, fragment and tracking parameters removed. Cached: an entry in
+    several outputs of a build is compared by its link in each."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -52,6 +54,7 @@ def normalize_title(title: str) -> str:
     return " ".join(re.findall(r"\w+", text))
 
 
+@lru_cache(maxsize=8192)
 def dedup_title(title: str) -> str | None:
     """The normalized title used to match stories, or None when it is too short to
     tell two stories apart ("Update", "Weekly notes")."""
@@ -96,15 +99,7 @@ def _field_values(stored: StoredEntry, name: str) -> list[str]:
 
 
 def rule_matches(rule: Rule, stored: StoredEntry) -> bool:
-    patterns = () if rule.match == "equals" else _compiled(rule)
-    for name in rule.fields:
-        for value in _field_values(stored, name):
-            if rule.match == "equals":
-                if any(value.strip().casefold() == p.casefold() for p in rule.patterns):
-                    return True
-            elif any(pattern.search(value) for pattern in patterns):
-                return True
-    return False
+    return _Fields(stored).match(rule)
 
 
 def keeps(rules: Sequence[Rule], stored: StoredEntry) -> bool:
@@ -113,10 +108,34 @@ def keeps(rules: Sequence[Rule], stored: StoredEntry) -> bool:
     When none matches, an output with any keep rule is a whitelist (drop),
     otherwise everything else is kept.
     """
+    fields = _Fields(stored)  # one entry's field values, shared by its rules
     for rule in rules:
-        if rule_matches(rule, stored):
+        if fields.match(rule):
             return rule.action == "keep"
     return not any(rule.action == "keep" for rule in rules)
+
+
+class _Fields:
+    """The values rules test of one entry, each field read once: include and exclude
+    both test the content, whose markup stripping costs more than the matching."""
+
+    def __init__(self, stored: StoredEntry) -> None:
+        self.stored = stored
+        self.values: dict[str, list[str]] = {}
+
+    def match(self, rule: Rule) -> bool:
+        patterns = () if rule.match == "equals" else _compiled(rule)
+        for name in rule.fields:
+            values = self.values.get(name)
+            if values is None:
+                values = self.values[name] = _field_values(self.stored, name)
+            for value in values:
+                if rule.match == "equals":
+                    if any(value.strip().casefold() == p.casefold() for p in rule.patterns):
+                        return True
+                elif any(pattern.search(value) for pattern in patterns):
+                    return True
+        return False
 
 
 def sort_time(stored: StoredEntry, order: str) -> datetime:
@@ -131,11 +150,8 @@ class _Dedup:
         self.links: set[str] = set()
         self.titles: dict[str, list[datetime]] = {}
 
-    def seen(self, stored: StoredEntry, *, by_story: bool) -> bool:
-        if stored.public_id in self.ids:
-            return True
-        if not by_story:
-            return False
+    def same_story(self, stored: StoredEntry) -> bool:
+        """Whether a story already added has this link or title (not id: see `ids`)."""
         link = canonical_url(stored.entry.link) if stored.entry.link else None
         if link and link in self.links:
             return True
@@ -184,7 +200,7 @@ def select_entries(
     chosen: list[StoredEntry] = []
     dedup = _Dedup()
     for stored in pinned:
-        if stored.id not in hidden and not dedup.seen(stored, by_story=False):
+        if stored.id not in hidden and stored.public_id not in dedup.ids:
             chosen.append(stored)
             dedup.add(stored)
     # The check comes before each next(): once full, not one more candidate is
@@ -192,9 +208,14 @@ def select_entries(
     for stored in _until(candidates, lambda: len(chosen) >= output.limit):
         if oldest is not None and sort_time(stored, output.order) < oldest:
             break  # candidates are newest first: nothing older can qualify
-        if stored.id in hidden or dedup.seen(stored, by_story=output.dedup):
+        if stored.id in hidden or stored.public_id in dedup.ids:
             continue
-        if keeps(output.rules, stored):
-            chosen.append(stored)
-            dedup.add(stored)
+        # Rules before the story check: both only look, so the order changes nothing
+        # but the cost, and rules are what reject most candidates of a filtered output.
+        if not keeps(output.rules, stored):
+            continue
+        if output.dedup and dedup.same_story(stored):
+            continue
+        chosen.append(stored)
+        dedup.add(stored)
     return Selection(output, tuple(chosen[: max(output.limit, len(pinned))]))

@@ -17,17 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from feedhub.curate import select_entries
-from feedhub.errors import GenerateError
-from feedhub.generate import generate_output, write_if_changed
+from feedhub.generate import make_directory, render_output_files, write_files
 from feedhub.models import Config, OutputConfig, Selection
-from feedhub.pages import (
-    INDEX_FILE,
-    OPML_FILE,
-    feed_links,
-    render_index,
-    render_opml,
-    render_output_page,
-)
+from feedhub.pages import INDEX_FILE, OPML_FILE, feed_links
 from feedhub.store import EntryFilter, SourceRow, Store
 
 if TYPE_CHECKING:
@@ -35,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("feedhub.publish")
 STATE_FILE = ".feedhub-outputs.json"
+# Rendered files wait in memory to be written together (one wait for the disk); past
+# this many bytes they are written, so a site of many outputs stays within bounded memory.
+PENDING_BYTES = 32 * 1024 * 1024
 
 
 class Publisher:
@@ -59,35 +54,44 @@ class Publisher:
         current: dict[str, str] = {}
         written: list[Path] = []
         rows = {r.name: r for r in self.store.sources()}
-        for output in self.config.outputs:
-            config_part = output_fingerprint(output, settings.base_url, settings.title)
-            before = previous.get(output.name, "")
-            current[output.name] = before
-            members = output_source_names(output, rows.values())
-            files_there = all(p.exists() for p in output_paths(output, settings.output_dir))
-            stale = (
-                changed_sources is None
-                or not before.startswith(config_part)
-                or bool(members & changed_sources)
-                or not files_there
-            )
-            if not stale:
-                continue
-            selection = select_for_output(
-                self.store, output, [rows[n].id for n in sorted(members)], now=self.clock()
-            )
-            state = f"{config_part}:{selection_fingerprint(selection)}"
-            current[output.name] = state
-            if state == before and files_there:
-                continue  # same entries, same config: the files are already these bytes
-            written += self.write_output(selection)
-        # The index and OPML list the outputs' configuration only: unchanged
-        # state and both files present means they are already these bytes.
-        index_files = (settings.output_dir / INDEX_FILE, settings.output_dir / OPML_FILE)
-        if current != previous or not all(p.exists() for p in index_files):
-            written += self.build_index()
+        pending = _Pending()
+        try:
+            for output in self.config.outputs:
+                config_part = output_fingerprint(output, settings.base_url, settings.title)
+                before = previous.get(output.name, "")
+                current[output.name] = before
+                members = output_source_names(output, rows.values())
+                files_there = all(p.exists() for p in output_paths(output, settings.output_dir))
+                stale = (
+                    changed_sources is None
+                    or not before.startswith(config_part)
+                    or bool(members & changed_sources)
+                    or not files_there
+                )
+                if not stale:
+                    continue
+                selection = select_for_output(
+                    self.store, output, [rows[n].id for n in sorted(members)], now=self.clock()
+                )
+                state = f"{config_part}:{selection_fingerprint(selection)}"
+                current[output.name] = state
+                if state == before and files_there:
+                    continue  # same entries, same config: the files are already these bytes
+                pending.add(output, self.render_output(selection))
+                if pending.size > PENDING_BYTES:
+                    written += self._write(pending)
+            # The index and OPML list the outputs' configuration only: unchanged
+            # state and both files present means they are already these bytes.
+            index_files = (settings.output_dir / INDEX_FILE, settings.output_dir / OPML_FILE)
+            if current != previous or not all(p.exists() for p in index_files):
+                pending.add(None, self.render_index())
+        finally:
+            # Also when an output failed to render: those before it are written, as they
+            # would have been one by one.
+            written += self._write(pending)
         if current != previous:
-            write_if_changed(state_path, json.dumps(current, sort_keys=True).encode())
+            # Last, once the files it vouches for are on disk.
+            write_files([(state_path, json.dumps(current, sort_keys=True).encode())])
         return written
 
     def build_output(self, output: OutputConfig, source_ids: Sequence[int]) -> list[Path]:
@@ -98,34 +102,52 @@ class Publisher:
 
     def write_output(self, selection: Selection) -> list[Path]:
         """Write one output's feeds and page; remember it if its feeds changed."""
+        pending = _Pending()
+        pending.add(selection.output, self.render_output(selection))
+        return self._write(pending)
+
+    def render_output(self, selection: Selection) -> list[tuple[Path, bytes]]:
+        """One output's feeds and page, rendered: (path, bytes) each, the page last."""
+        from feedhub.pages import render_output_page  # Jinja2: only when a page is rendered
+
         output = selection.output
         directory = output_directory(self.config, output)
         base_url = output_base_url(self.config, output)
-        written = generate_output(selection, output_dir=directory, base_url=base_url)
-        if written:
-            self.changed_outputs.append(output)
+        make_directory(directory)
+        files = render_output_files(selection, output_dir=directory, base_url=base_url)
         page = render_output_page(
             selection, base_url=base_url, site_title=self.config.settings.title
         )
-        if write_if_changed(directory / f"{output.name}.html", page):
-            written.append(directory / f"{output.name}.html")
+        return [*files, (directory / f"{output.name}.html", page)]
+
+    def _write(self, pending: _Pending) -> list[Path]:
+        """Write what is pending; an output whose feeds changed is remembered for WebSub."""
+        written = write_files(pending.files)
+        rewritten = set(written)
+        for output, feeds in pending.feeds:
+            if rewritten.intersection(feeds):
+                self.changed_outputs.append(output)
+        pending.clear()
         return written
 
     def build_index(self) -> list[Path]:
         """index.html and outputs.opml list the public outputs, for people and readers."""
+        pending = _Pending()
+        pending.add(None, self.render_index())
+        return self._write(pending)
+
+    def render_index(self) -> list[tuple[Path, bytes]]:
+        from feedhub.pages import render_index, render_opml
+
         settings = self.config.settings
-        written = []
-        try:
-            settings.output_dir.mkdir(parents=True, exist_ok=True)  # even with no outputs yet
-        except OSError as exc:
-            raise GenerateError(f"cannot create {settings.output_dir}: {exc}") from exc
-        for name, render in ((INDEX_FILE, render_index), (OPML_FILE, render_opml)):
-            data = render(
-                self.config.outputs, base_url=settings.base_url, site_title=settings.title
+        make_directory(settings.output_dir)  # even with no outputs yet
+        return [
+            (
+                settings.output_dir / name,
+                render(self.config.outputs, base_url=settings.base_url, site_title=settings.title),
             )
-            if write_if_changed(settings.output_dir / name, data):
-                written.append(settings.output_dir / name)
-        return written
+            for name, render in ((INDEX_FILE, render_index), (OPML_FILE, render_opml))
+        ]
 
     async def ping_hubs(self) -> None:
         """WebSub: tell each hub of a public output that changed; a failing hub is logged."""
@@ -145,6 +167,25 @@ class Publisher:
                 else:
                     log.info("%s: WebSub hub %s pinged", output.name, hub)
         self.changed_outputs.clear()
+
+
+class _Pending:
+    """Rendered files not yet written, and which of them are each output's feeds."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[Path, bytes]] = []
+        self.feeds: list[tuple[OutputConfig, set[Path]]] = []
+        self.size = 0
+
+    def add(self, output: OutputConfig | None, files: list[tuple[Path, bytes]]) -> None:
+        """An output's files, its page last; None for files of no output (the index)."""
+        self.files += files
+        if output is not None:
+            self.feeds.append((output, {path for path, _ in files[:-1]}))
+        self.size += sum(len(data) for _, data in files)
+
+    def clear(self) -> None:
+        self.files, self.feeds, self.size = [], [], 0
 
 
 def build_outputs(
@@ -178,10 +219,12 @@ def select_for_output(
         hide_copies_of=tuple(source_ids) if output.dedup else (),
         search=output.search,
     )
+    # The first page holds what the output shows plus a margin for hidden entries and
+    # copies; outputs whose rules reject more read on in growing pages.
+    candidates = store.iter_entries(flt, batch=output.limit + len(hidden) + 10)
     return select_entries(
-        output, store.iter_entries(flt), now=now,
-        pinned=store.entries_by_ids(pinned_ids), hidden=hidden,
-    )  # fmt: skip
+        output, candidates, now=now, pinned=store.entries_by_ids(pinned_ids), hidden=hidden
+    )
 
 
 def output_source_names(output: OutputConfig, rows: Iterable[SourceRow]) -> set[str]:

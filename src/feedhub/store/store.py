@@ -15,6 +15,7 @@ from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select,
 from sqlalchemy.engine import Connection, Engine
 
 from feedhub.models import Entry, SourceConfig, StoredEntry
+from feedhub.store import reads
 from feedhub.store.engine import (
     exclusive_lock,
     make_engine,
@@ -26,12 +27,11 @@ from feedhub.store.engine import (
 from feedhub.store.records import Attempt, EntryFilter, SourceRow, SourceUpdate
 from feedhub.store.rows import (
     entry_values,
-    insert_entries,
     insert_ignoring,
+    insert_ignoring_conflicts,
     key_hash,
     mark_duplicates,
     source_row,
-    stored_entry,
 )
 from feedhub.store.schema import (
     UTCDateTime,
@@ -394,7 +394,7 @@ class Store:
                 values["row_id"] = row_id
                 updates.append(values)
         if inserts:
-            insert_entries(conn, inserts)
+            conn.execute(insert_ignoring_conflicts(conn), inserts)
             mark_duplicates(conn, source.id, inserts)
         if updates:
             stmt = update(entries).where(entries.c.id == bindparam("row_id"))
@@ -404,58 +404,15 @@ class Store:
     # --- entries -----------------------------------------------------------
 
     def iter_entries(self, flt: EntryFilter, *, batch: int = 200) -> Iterator[StoredEntry]:
-        """Entries newest first, in keyset pages, so curate can stop early."""
-        sort = entries.c.sort_updated if flt.order == "updated" else entries.c.sort_published
-        query = _entries_with_provenance().order_by(sort.desc(), entries.c.id.desc()).limit(batch)
-        if flt.source_ids is not None:
-            if not flt.source_ids:
-                return
-            if len(flt.source_ids) >= MANY_SOURCES:
-                # "source_id + 0" keeps the planner off the per-source index, so it
-                # walks the date index newest first and stops at the page size. Left
-                # to itself SQLite reads every entry of every selected source and
-                # sorts them: 1.4 s instead of 2 ms for 500 sources at 1M entries
-                # (bench/). A few sources are best served by the per-source index.
-                query = query.where((entries.c.source_id + 0).in_(flt.source_ids))
-            else:
-                query = query.where(entries.c.source_id.in_(flt.source_ids))
-        if flt.since is not None:
-            query = query.where(sort >= flt.since)
-        if flt.search:
-            from feedhub.store.search import entry_matches
-
-            query = query.where(entry_matches(self.engine.dialect.name, flt.search))
-        if flt.hide_copies_of:
-            original = entries.alias("original")
-            query = query.outerjoin(original, original.c.id == entries.c.duplicate_of).where(
-                or_(original.c.id.is_(None), original.c.source_id.not_in(flt.hide_copies_of))
-            )
-        last: tuple[datetime, int] | None = None
-        while True:
-            page_query = query
-            if last is not None:
-                page_query = query.where(
-                    or_(sort < last[0], and_(sort == last[0], entries.c.id < last[1]))
-                )
-            with self._connect() as conn:
-                rows = list(conn.execute(page_query))
-            for row in rows:
-                yield stored_entry(row)
-            if len(rows) < batch:
-                return
-            last_row = rows[-1]
-            last = (
-                last_row.sort_updated if flt.order == "updated" else last_row.sort_published,
-                last_row.id,
-            )
+        """Entries newest first, in keyset pages (the first of `batch` rows, then
+        growing), so curate can stop early."""
+        return reads.iter_entries(self._connect, self.engine.dialect.name, flt, batch=batch)
 
     def entries_by_ids(self, ids: Sequence[int]) -> list[StoredEntry]:
         if not ids:
             return []
-        query = _entries_with_provenance().where(entries.c.id.in_(list(ids)))
         with self._connect() as conn:
-            found = {row.id: stored_entry(row) for row in conn.execute(query)}
-        return [found[i] for i in ids if i in found]
+            return reads.entries_by_ids(conn, ids)
 
     def find_entries(self, short_id: str) -> list[StoredEntry]:
         with self._connect() as conn:
@@ -598,28 +555,6 @@ class Store:
         with self._connect() as conn:
             row = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(1)).first()
         return dict(row._mapping) if row else None
-
-
-# From two sources on, walking the (date, source) index beats merging per-source
-# indexes; one source is served in order by its own (source, date) index.
-MANY_SOURCES = 2
-
-
-# What reading an entry needs: not the search index's plain text (up to 50k
-# characters a row), which only the database uses.
-_ENTRY_COLUMNS = [c for c in entries.c if c.name != "search_text"]
-
-
-def _entries_with_provenance() -> Any:
-    """SELECT of entries with their source's provenance, as stored_entry() reads it."""
-    return select(
-        *_ENTRY_COLUMNS,
-        sources.c.name.label("source_name"),
-        sources.c.url.label("source_url"),
-        sources.c.title.label("source_title"),
-        sources.c.link.label("source_link"),
-        sources.c.feed_id.label("source_feed_id"),
-    ).join(sources, sources.c.id == entries.c.source_id)
 
 
 def _free(now: datetime) -> Any:
