@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from html.parser import HTMLParser
 from json.encoder import encode_basestring
 from pathlib import PurePosixPath
@@ -41,8 +42,10 @@ def xml_safe(text: str | None) -> str:
     return NOT_XML_CHAR.sub("", text) if text else ""
 
 
+@lru_cache(maxsize=4096)
 def clean(text: str | None) -> str | None:
-    """`text` made XML-safe and stripped; None when nothing is left."""
+    """`text` made XML-safe and stripped; None when nothing is left. Cached: each
+    format of an output cleans the same entry text."""
     cleaned = xml_safe(text).strip()
     return cleaned or None
 
@@ -76,10 +79,12 @@ def entry_title(entry: Entry) -> str:
     return clean(entry.title) or clean(entry.link) or UNTITLED
 
 
+@lru_cache(maxsize=1024)
 def source_title(source: SourceInfo) -> str:
     return clean(source.title) or clean(source.name) or source_feed_uri(source)
 
 
+@lru_cache(maxsize=1024)
 def source_feed_uri(source: SourceInfo) -> str:
     """The source's feed URL; a local-file source becomes a file: URI so it stays an IRI."""
     url = xml_safe(source.url).strip()
@@ -88,6 +93,7 @@ def source_feed_uri(source: SourceInfo) -> str:
     return url
 
 
+@lru_cache(maxsize=256)
 def language_tag(value: str | None) -> str | None:
     """A valid language tag, or None (never "": xml:lang="" is a schema false alarm)."""
     tag = (value or "").strip().replace("_", "-")
@@ -115,8 +121,13 @@ def enclosure_length(enclosure: Enclosure) -> int | None:
 
 def clean_authors(entry: Entry) -> list[Author]:
     """The entry's authors with safe text, invalid e-mail addresses dropped, empties skipped."""
+    return list(_clean_authors(entry.authors))
+
+
+@lru_cache(maxsize=1024)
+def _clean_authors(entry_authors: tuple[Author, ...]) -> tuple[Author, ...]:
     authors: list[Author] = []
-    for author in entry.authors:
+    for author in entry_authors:
         email = clean(author.email)
         cleaned = Author(
             name=clean(author.name),
@@ -125,16 +136,21 @@ def clean_authors(entry: Entry) -> list[Author]:
         )
         if cleaned.name or cleaned.email or cleaned.uri:
             authors.append(cleaned)
-    return authors
+    return tuple(authors)
 
 
 def clean_categories(entry: Entry) -> list[str]:
+    return list(_clean_categories(entry.categories))
+
+
+@lru_cache(maxsize=1024)
+def _clean_categories(categories: tuple[str, ...]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
-    for category in entry.categories:
+    for category in categories:
         term = clean(category)
         if term:
             seen.setdefault(term)
-    return list(seen)
+    return tuple(seen)
 
 
 # --- JSON Feed ------------------------------------------------------------------

@@ -12,13 +12,12 @@ identical bytes and write_if_changed leaves the files (and their ETags) alone.
 from __future__ import annotations
 
 import functools
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
-import jinja2
 from markupsafe import Markup
 
 from feedhub import PROJECT_URL, __version__
@@ -35,7 +34,9 @@ from feedhub.jsonfeed import (
     xml_safe,
 )
 from feedhub.models import Format, OutputConfig, RawText, Selection, StoredEntry
-from feedhub.normalize import plain_text, sanitize_html
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "INDEX_FILE",
@@ -120,6 +121,7 @@ def _preferred(feeds: Sequence[FeedLink]) -> FeedLink | None:
     return next((by_format[f] for f in FEED_PREFERENCE if f in by_format), None)
 
 
+@functools.lru_cache(maxsize=4096)
 def _web_link(value: str | None) -> str | None:
     """`value` when it is an absolute http(s) URL. Normalize already guarantees this for
     entry links; checking again keeps a javascript: URL out of an href whatever the store
@@ -141,6 +143,8 @@ def _moment(value: datetime) -> _Moment:
 def _safe_html(value: str | None) -> Markup | None:
     if not value:
         return None
+    from feedhub.normalize import sanitize_html  # nh3: only when a page is rendered
+
     # xml_safe first: nh3 cannot take lone surrogates, and control characters are noise.
     html = sanitize_html(xml_safe(value), base=None)
     return Markup(html) if html else None  # safe: nh3 allowlist, http(s)/mailto URLs only
@@ -152,6 +156,8 @@ def _excerpt(html: str | None, limit: int = EXCERPT_CHARS) -> str | None:
     safe by construction."""
     if not html:
         return None
+    from feedhub.normalize import plain_text
+
     text = plain_text(RawText(xml_safe(html), "text/html"))
     if len(text) <= limit:
         return text or None
@@ -184,6 +190,8 @@ def _entry_view(stored: StoredEntry) -> _EntryView:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # ~40 ms with its lexer: a build whose pages are unchanged never needs it
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("feedhub", "templates"),
         autoescape=True,
@@ -195,6 +203,8 @@ def _environment() -> jinja2.Environment:
 
 
 def _render(template: str, what: str, **context: object) -> bytes:
+    import jinja2
+
     try:
         text = (
             _environment()
@@ -273,6 +283,8 @@ def render_opml(outputs: Sequence[OutputConfig], *, base_url: str, site_title: s
     `<outline type="rss">` each (OPML 2.0 "subscription lists": text, xmlUrl required;
     htmlUrl, title, description optional). xmlUrl is the Atom file when the output has
     one, else RSS, else JSON Feed; an output publishing no feed is left out."""
+    import xml.etree.ElementTree as ET  # only when the output list changed
+
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = clean(site_title) or "feedhub"
