@@ -690,3 +690,64 @@ def test_fetch_all_propagates_iterator_errors(httpserver: HTTPServer) -> None:
 
     with pytest.raises(ValueError, match="bad source list"):
         fetch_many(requests())
+
+
+class _KeepAliveServer:
+    """HTTP/1.1 on loopback that records each connection's client port; with
+    `close_after_each`, it hangs up after every response although it advertised
+    keep-alive (what servers with a short keep-alive limit do to pooled sockets)."""
+
+    def __init__(self, *, close_after_each: bool = False) -> None:
+        self.ports: list[int] = []
+        self.requests = 0
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                recorder.ports.append(self.client_address[1])
+                recorder.requests += 1
+                body = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = close_after_each
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def __enter__(self) -> _KeepAliveServer:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_sources_on_one_host_share_a_kept_alive_connection() -> None:
+    # One request at a time to the host: each fetch after the first reuses the socket.
+    with _KeepAliveServer() as server:
+        requests = [FetchRequest(f"s{i}", server.url(f"/f{i}")) for i in range(6)]
+        results = fetch_many(requests, per_host=1, concurrency=4)
+    assert [r.status for r in results] == [200] * 6
+    assert len(set(server.ports)) == 1
+
+
+def test_a_pooled_connection_the_server_closed_is_not_an_error() -> None:
+    # The server hangs up after every response; a fetch that picks the dead pooled
+    # socket is retried on a new connection (GET is idempotent, RFC 9112 9.3.1).
+    with _KeepAliveServer(close_after_each=True) as server:
+        requests = [FetchRequest(f"s{i}", server.url(f"/f{i}")) for i in range(6)]
+        results = fetch_many(requests, per_host=1, concurrency=4)
+    assert [(r.status, r.error) for r in results] == [(200, None)] * 6
+    assert len(set(server.ports)) == 6
