@@ -6,6 +6,7 @@ keep ETags stable, so readers polling an unchanged output keep getting 304s."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from feedhub.errors import GenerateError
 from feedhub.generate import render_atom, render_json, render_rss, rfc822
-from feedhub.jsonfeed import _encode
+from feedhub.jsonfeed import NOT_XML_CHAR, _encode, _text_extractor, html_to_text
 from feedhub.models import (
     Author,
     Enclosure,
@@ -147,3 +148,17 @@ def test_the_json_encoder_is_json_dumps(value: object) -> None:
 def test_rfc822_dates_are_strftime_in_the_c_locale(moment: datetime) -> None:
     utc = moment.astimezone(UTC).replace(microsecond=0)
     assert rfc822(moment) == utc.strftime("%a, %d %b %Y %H:%M:%S %z")
+
+
+def test_not_xml_char_is_what_xml_1_0_leaves_out() -> None:
+    xml_char = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    for code in range(0x110000):
+        assert bool(NOT_XML_CHAR.match(chr(code))) != bool(xml_char.match(chr(code))), code
+
+
+@given(html=text)
+def test_html_to_text_without_markup_is_the_parsers_text(html: str) -> None:
+    extractor = _text_extractor()()
+    extractor.feed(html)
+    extractor.close()
+    assert html_to_text(html) == " ".join("".join(extractor.parts).split())

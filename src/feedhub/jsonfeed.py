@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from html.parser import HTMLParser
 from json.encoder import encode_basestring
 from pathlib import PurePosixPath
 from typing import Any
@@ -23,9 +22,10 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 UNKNOWN_MEDIA_TYPE = "application/octet-stream"
 UNTITLED = "(untitled)"
 
-# XML 1.0 section 2.2 `Char`; everything else (C0 controls, lone surrogates, U+FFFE/FFFF)
-# makes lxml refuse the string or a parser reject the document.
-NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# What XML 1.0 section 2.2 `Char` leaves out (C0 controls, lone surrogates, U+FFFE/FFFF),
+# which makes a parser reject the document. Listed rather than negating `Char`: the same
+# set, compiled in 0.8 ms instead of 7 (a build pays it on every run).
+NOT_XML_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # RFC 4287 atomLanguageTag (RFC 3066 shape); anything else fails the Atom schema.
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 # RFC 4287 atomMediaType is ".+/.+"; also refuse whitespace so it is a usable header value.
@@ -156,21 +156,29 @@ def _clean_categories(categories: tuple[str, ...]) -> tuple[str, ...]:
 # --- JSON Feed ------------------------------------------------------------------
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: JSON Feed `summary` is plain text, ours is HTML."""
-    extractor = _TextExtractor()
+    if "<" not in html and "&" not in html:
+        return " ".join(html.split())  # no markup, no references: the parser's text as is
+    extractor = _text_extractor()()
     extractor.feed(html)
     extractor.close()
     return " ".join("".join(extractor.parts).split())
+
+
+@lru_cache(maxsize=1)
+def _text_extractor() -> type[Any]:
+    from html.parser import HTMLParser  # only for summaries with markup
+
+    class TextExtractor(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    return TextExtractor
 
 
 def _json_author(author: Author) -> dict[str, str] | None:
