@@ -324,6 +324,9 @@ class Store:
         a cold fetch of the farm seconds (bench/).
         """
         counts: list[tuple[int, int]] = []
+        # Source rows that change the same columns go in one executemany: a statement
+        # per row cost ~0.5 ms of SQLAlchemy compiling, 0.24 s of a warm run of 500.
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         with self._begin() as conn:
             last_id = newest_entry_id(conn) if any(a.entries for a in attempts) else None
             for attempt in attempts:
@@ -338,9 +341,17 @@ class Store:
                     if attempt.entries
                     else (0, 0)
                 )
-                conn.execute(
-                    update(sources).where(sources.c.id == attempt.source.id).values(**values)
+                rows = by_columns.setdefault(tuple(sorted(values)), [])
+                rows.append(
+                    {"row_id": attempt.source.id, **{"new_" + k: v for k, v in values.items()}}
                 )
+            for columns, rows in by_columns.items():
+                statement = (
+                    update(sources)
+                    .where(sources.c.id == bindparam("row_id"))
+                    .values({column: bindparam("new_" + column) for column in columns})
+                )
+                conn.execute(statement, rows)
             if last_id is not None:
                 index_entries_after(conn, last_id)
         return counts
