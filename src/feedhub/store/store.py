@@ -27,8 +27,8 @@ from feedhub.store.engine import (
 from feedhub.store.records import Attempt, EntryFilter, SourceRow, SourceUpdate
 from feedhub.store.rows import (
     entry_values,
+    insert_entries,
     insert_ignoring,
-    insert_ignoring_conflicts,
     key_hash,
     mark_duplicates,
     source_row,
@@ -405,7 +405,7 @@ class Store:
                 values["row_id"] = row_id
                 updates.append(values)
         if inserts:
-            conn.execute(insert_ignoring_conflicts(conn), inserts)
+            insert_entries(conn, inserts)
             mark_duplicates(conn, source.id, inserts)
         if updates:
             stmt = update(entries).where(entries.c.id == bindparam("row_id"))
