@@ -19,6 +19,7 @@ import pytest
 from lxml import etree
 
 from feedhub import PROJECT_URL, __version__
+from feedhub.atomicfiles import FileBatch
 from feedhub.errors import GenerateError
 from feedhub.generate import (
     generate_output,
@@ -453,13 +454,7 @@ def test_feedparser_reads_empty_outputs() -> None:
 # --- reproducibility ------------------------------------------------------------------
 
 
-class _AnyDatetime(type):
-    # feedgen also uses its module-level `datetime` for isinstance checks on our values.
-    def __instancecheck__(cls, instance: object) -> bool:
-        return isinstance(instance, datetime)
-
-
-class _LaterClock(datetime, metaclass=_AnyDatetime):
+class _LaterClock(datetime):
     """datetime whose now() is years ahead: any wall-clock leak changes the bytes."""
 
     @classmethod
@@ -473,9 +468,8 @@ def test_rerender_at_another_time_is_byte_identical(
     fmt: str, selection: Selection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = render(fmt, selection)
-    # feedgen stamps FeedGenerator/FeedEntry with datetime.now() when they are created.
-    monkeypatch.setattr("feedgen.feed.datetime", _LaterClock)
-    monkeypatch.setattr("feedgen.entry.datetime", _LaterClock)
+    monkeypatch.setattr("feedhub.generate.datetime", _LaterClock)
+    monkeypatch.setattr("feedhub.jsonfeed.datetime", _LaterClock)
     second = render(fmt, selection)
     assert first == second
     assert b"2099" not in second
@@ -544,3 +538,43 @@ def test_generate_output_writes_each_format_once(tmp_path: Path) -> None:
     assert generate_output(only_json, output_dir=tmp_path / "out", base_url=BASE_URL) == [
         tmp_path / "out" / "j.json"
     ]
+
+
+def test_a_batch_replaces_its_files_together_and_only_changed_ones(tmp_path: Path) -> None:
+    same, new, changed = tmp_path / "same.atom", tmp_path / "new.rss", tmp_path / "changed.json"
+    same.write_bytes(b"same")
+    changed.write_bytes(b"old")
+    os.utime(same, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    with FileBatch() as batch:
+        for path, data in ((same, b"same"), (new, b"new"), (changed, b"changed")):
+            batch.add(path, data)
+        assert not new.exists() and changed.read_bytes() == b"old"  # nothing before commit
+        assert batch.commit() == [new, changed]
+    assert (new.read_bytes(), changed.read_bytes()) == (b"new", b"changed")
+    assert same.stat().st_mtime_ns == 1_000_000_000_000_000_000
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failed_batch_leaves_no_temporary_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "a.atom", tmp_path / "b.atom"
+    second.write_bytes(b"old")
+    with FileBatch() as batch:
+        batch.add(first, b"a")
+    assert not first.exists() and _leftovers(tmp_path) == []  # never committed: discarded
+
+    replace = os.replace
+
+    def fail_on_the_second(src: str, dst: Path) -> None:
+        if dst == second:
+            raise OSError(5, "Input/output error")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_on_the_second)
+    with FileBatch() as batch, pytest.raises(GenerateError, match=r"b\.atom"):
+        batch.add(first, b"a")
+        batch.add(second, b"b")
+        batch.commit()
+    assert first.read_bytes() == b"a" and second.read_bytes() == b"old"
+    assert _leftovers(tmp_path) == []

@@ -16,8 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from feedhub.atomicfiles import FileBatch, make_directory, write_files
 from feedhub.curate import select_entries
-from feedhub.generate import make_directory, render_output_files, write_files
+from feedhub.generate import render_output_files
 from feedhub.models import Config, OutputConfig, Selection
 from feedhub.pages import INDEX_FILE, OPML_FILE, feed_links
 from feedhub.store import EntryFilter, SourceRow, Store
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("feedhub.publish")
 STATE_FILE = ".feedhub-outputs.json"
-# Rendered files wait in memory to be written together (one wait for the disk); past
-# this many bytes they are written, so a site of many outputs stays within bounded memory.
-PENDING_BYTES = 32 * 1024 * 1024
 
 
 class Publisher:
@@ -54,45 +52,57 @@ class Publisher:
         current: dict[str, str] = {}
         written: list[Path] = []
         rows = {r.name: r for r in self.store.sources()}
-        pending = _Pending()
-        try:
-            for output in self.config.outputs:
-                config_part = output_fingerprint(output, settings.base_url, settings.title)
-                before = previous.get(output.name, "")
-                current[output.name] = before
-                members = output_source_names(output, rows.values())
-                files_there = all(p.exists() for p in output_paths(output, settings.output_dir))
-                stale = (
-                    changed_sources is None
-                    or not before.startswith(config_part)
-                    or bool(members & changed_sources)
-                    or not files_there
-                )
-                if not stale:
-                    continue
-                selection = select_for_output(
-                    self.store, output, [rows[n].id for n in sorted(members)], now=self.clock()
-                )
-                state = f"{config_part}:{selection_fingerprint(selection)}"
-                current[output.name] = state
-                if state == before and files_there:
-                    continue  # same entries, same config: the files are already these bytes
-                pending.add(output, self.render_output(selection))
-                if pending.size > PENDING_BYTES:
-                    written += self._write(pending)
-            # The index and OPML list the outputs' configuration only: unchanged
-            # state and both files present means they are already these bytes.
-            index_files = (settings.output_dir / INDEX_FILE, settings.output_dir / OPML_FILE)
-            if current != previous or not all(p.exists() for p in index_files):
-                pending.add(None, self.render_index())
-        finally:
-            # Also when an output failed to render: those before it are written, as they
-            # would have been one by one.
-            written += self._write(pending)
+        staged = _Staged()
+        with FileBatch() as batch:
+            try:
+                for output in self.config.outputs:
+                    before = previous.get(output.name, "")
+                    current[output.name] = self._stage_output(
+                        batch, staged, output, before, rows, changed_sources
+                    )
+                # The index and OPML list the outputs' configuration only: unchanged
+                # state and both files present means they are already these bytes.
+                index_files = (settings.output_dir / INDEX_FILE, settings.output_dir / OPML_FILE)
+                if current != previous or not all(p.exists() for p in index_files):
+                    staged.add(batch, None, self.render_index())
+            finally:
+                # Also when an output failed to render: those before it are written, as
+                # they would have been one by one.
+                written += self._commit(batch, staged)
         if current != previous:
             # Last, once the files it vouches for are on disk.
             write_files([(state_path, json.dumps(current, sort_keys=True).encode())])
         return written
+
+    def _stage_output(
+        self,
+        batch: FileBatch,
+        staged: _Staged,
+        output: OutputConfig,
+        before: str,
+        rows: dict[str, SourceRow],
+        changed_sources: set[str] | None,
+    ) -> str:
+        """Stage the output's files if they could have changed; returns its new state."""
+        settings = self.config.settings
+        config_part = output_fingerprint(output, settings.base_url, settings.title)
+        members = output_source_names(output, rows.values())
+        files_there = all(p.exists() for p in output_paths(output, settings.output_dir))
+        stale = (
+            changed_sources is None
+            or not before.startswith(config_part)
+            or bool(members & changed_sources)
+            or not files_there
+        )
+        if not stale:
+            return before
+        selection = select_for_output(
+            self.store, output, [rows[n].id for n in sorted(members)], now=self.clock()
+        )
+        state = f"{config_part}:{selection_fingerprint(selection)}"
+        if state != before or not files_there:  # else: the files are already these bytes
+            staged.add(batch, output, self.render_output(selection))
+        return state
 
     def build_output(self, output: OutputConfig, source_ids: Sequence[int]) -> list[Path]:
         """Select and write one output (pin/hide use this for the outputs they touch)."""
@@ -102,9 +112,10 @@ class Publisher:
 
     def write_output(self, selection: Selection) -> list[Path]:
         """Write one output's feeds and page; remember it if its feeds changed."""
-        pending = _Pending()
-        pending.add(selection.output, self.render_output(selection))
-        return self._write(pending)
+        staged = _Staged()
+        with FileBatch() as batch:
+            staged.add(batch, selection.output, self.render_output(selection))
+            return self._commit(batch, staged)
 
     def render_output(self, selection: Selection) -> list[tuple[Path, bytes]]:
         """One output's feeds and page, rendered: (path, bytes) each, the page last."""
@@ -120,21 +131,18 @@ class Publisher:
         )
         return [*files, (directory / f"{output.name}.html", page)]
 
-    def _write(self, pending: _Pending) -> list[Path]:
-        """Write what is pending; an output whose feeds changed is remembered for WebSub."""
-        written = write_files(pending.files)
+    def _commit(self, batch: FileBatch, staged: _Staged) -> list[Path]:
+        """Write what is staged; an output whose feeds changed is remembered for WebSub."""
+        written = batch.commit()
         rewritten = set(written)
-        for output, feeds in pending.feeds:
+        for output, feeds in staged.feeds:
             if rewritten.intersection(feeds):
                 self.changed_outputs.append(output)
-        pending.clear()
         return written
 
     def build_index(self) -> list[Path]:
         """index.html and outputs.opml list the public outputs, for people and readers."""
-        pending = _Pending()
-        pending.add(None, self.render_index())
-        return self._write(pending)
+        return write_files(self.render_index())
 
     def render_index(self) -> list[tuple[Path, bytes]]:
         from feedhub.pages import render_index, render_opml
@@ -169,23 +177,20 @@ class Publisher:
         self.changed_outputs.clear()
 
 
-class _Pending:
-    """Rendered files not yet written, and which of them are each output's feeds."""
+class _Staged:
+    """Which of the files staged in a batch are each output's feeds."""
 
     def __init__(self) -> None:
-        self.files: list[tuple[Path, bytes]] = []
         self.feeds: list[tuple[OutputConfig, set[Path]]] = []
-        self.size = 0
 
-    def add(self, output: OutputConfig | None, files: list[tuple[Path, bytes]]) -> None:
+    def add(
+        self, batch: FileBatch, output: OutputConfig | None, files: list[tuple[Path, bytes]]
+    ) -> None:
         """An output's files, its page last; None for files of no output (the index)."""
-        self.files += files
+        for path, data in files:
+            batch.add(path, data)
         if output is not None:
             self.feeds.append((output, {path for path, _ in files[:-1]}))
-        self.size += sum(len(data) for _, data in files)
-
-    def clear(self) -> None:
-        self.files, self.feeds, self.size = [], [], 0
 
 
 def build_outputs(
