@@ -38,6 +38,7 @@ class Publisher:
         self.store = store
         self.clock = clock
         self.changed_outputs: list[OutputConfig] = []
+        self._curations: dict[str, tuple[list[int], set[int]]] | None = None
 
     def build(self, *, changed_sources: set[str] | None = None) -> list[Path]:
         """Rebuild outputs; with changed_sources, only those that could have changed.
@@ -52,6 +53,7 @@ class Publisher:
         current: dict[str, str] = {}
         written: list[Path] = []
         rows = {r.name: r for r in self.store.sources()}
+        self._curations = None  # read afresh by each build
         staged = _Staged()
         with FileBatch() as batch:
             try:
@@ -96,8 +98,14 @@ class Publisher:
         )
         if not stale:
             return before
+        if self._curations is None:  # one query for every output, once one needs it
+            self._curations = self.store.curations([o.name for o in self.config.outputs])
         selection = select_for_output(
-            self.store, output, [rows[n].id for n in sorted(members)], now=self.clock()
+            self.store,
+            output,
+            [rows[n].id for n in sorted(members)],
+            now=self.clock(),
+            curation=self._curations[output.name],
         )
         state = f"{config_part}:{selection_fingerprint(selection)}"
         if state != before or not files_there:  # else: the files are already these bytes
@@ -215,9 +223,15 @@ def build_outputs(
 
 
 def select_for_output(
-    store: Store, output: OutputConfig, source_ids: Sequence[int], *, now: datetime
+    store: Store,
+    output: OutputConfig,
+    source_ids: Sequence[int],
+    *,
+    now: datetime,
+    curation: tuple[list[int], set[int]] | None = None,
 ) -> Selection:
-    pinned_ids, hidden = store.curation(output.name)
+    """`curation`: the output's (pinned, hidden), when read already (Store.curations)."""
+    pinned_ids, hidden = curation if curation is not None else store.curation(output.name)
     flt = EntryFilter(
         source_ids=tuple(source_ids),
         order=output.order,

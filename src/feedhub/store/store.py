@@ -517,17 +517,29 @@ class Store:
 
     def curation(self, output: str) -> tuple[list[int], set[int]]:
         """(pinned ids, newest pin first; hidden ids) for one output."""
+        return self.curations([output])[output]
+
+    def curations(self, outputs: Sequence[str]) -> dict[str, tuple[list[int], set[int]]]:
+        """curation() of each output, in one query: a build reads them all."""
         with self._connect() as conn:
             rows = list(
                 conn.execute(
                     select(curation.c.entry_id, curation.c.action, curation.c.output)
-                    .where(curation.c.output.in_([output, "*"]))
+                    .where(curation.c.output.in_([*outputs, "*"]))
                     .order_by(curation.c.created_at.desc())
                 )
             )
-        pinned = [r.entry_id for r in rows if r.action == "pin" and r.output == output]
-        hidden = {r.entry_id for r in rows if r.action == "hide"}
-        return pinned, hidden
+        pinned: dict[str, list[int]] = {name: [] for name in outputs}
+        hidden: dict[str, set[int]] = {name: set() for name in outputs}
+        everywhere = {r.entry_id for r in rows if r.action == "hide" and r.output == "*"}
+        for r in rows:
+            if r.output not in pinned:
+                continue  # "*": every output's, above
+            if r.action == "pin":
+                pinned[r.output].append(r.entry_id)
+            elif r.action == "hide":
+                hidden[r.output].add(r.entry_id)
+        return {name: (pinned[name], hidden[name] | everywhere) for name in outputs}
 
     def set_curation(
         self, entry_id: int, output: str, action: str, *, on: bool, now: datetime
