@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import re
 
-__all__ = ["decode_xml"]
+__all__ = ["decode_xml", "plain_utf8"]
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE, whose BOM is its prefix
@@ -30,6 +30,10 @@ _SNIFFED = (
     (b"\x00<\x00?", "utf-16-be"),
     (b"<\x00?\x00", "utf-16-le"),
     (b"\x4c\x6f\xa7\x94", "cp037"),
+)
+# Prefixes that make decode_xml read anything but UTF-8: the other BOMs, sniffed encodings.
+_OTHER_PREFIXES = tuple(bom for bom, _ in _BOMS if bom != codecs.BOM_UTF8) + tuple(
+    prefix for prefix, _ in _SNIFFED
 )
 _UNICODE_ENCODINGS = frozenset({"utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"})
 # WHATWG Encoding: these labels all mean windows-1252; GB2312 is read as its superset.
@@ -93,6 +97,32 @@ def decode_xml(body: bytes, charset: str | None, repairs: list[str]) -> str:
             return text
     repairs.append("bytes that are not UTF-8 were read as windows-1252 (mixed encodings)")
     return body.decode("utf-8", "feedhub-cp1252")
+
+
+def plain_utf8(body: bytes, charset: str | None) -> tuple[str, int] | None:
+    """(decode_xml's text, where it starts in `body`) when decode_xml would read the
+    body (after a UTF-8 BOM) as UTF-8 with nothing to report; None when it might not.
+
+    For xmlprep's clean path: the text is then body[start:] decoded, byte for byte.
+    """
+    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    if not start:
+        if body.startswith(_OTHER_PREFIXES):
+            return None
+        first = None
+        for label in (charset, _declared_label(body, None)):
+            known = _encoding(label) if label else None
+            if label and known is None:
+                return None  # reported as unknown
+            first = first or known
+        # windows-1252 (what ISO-8859-1 and US-ASCII labels mean) reads ASCII as UTF-8 does
+        if first not in (None, "utf-8") and not (first == "cp1252" and body.isascii()):
+            return None
+    try:
+        text = body[start:].decode("utf-8") if start else body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return (text, start) if text[:64].count("\x00") < 8 else None
 
 
 def _declared_label(body: bytes, sniffed: str | None) -> str | None:
