@@ -1,18 +1,23 @@
 """Outputs stay byte-identical across how they are rendered: the Atom and RSS written by
-generate.py match what feedgen and lxml made (tests/feedgen_reference.py) for any
-entries, hostile text included, and the JSON Feed matches json.dumps. Identical bytes
-keep ETags stable, so readers polling an unchanged output keep getting 304s."""
+generate.py match what feedgen and lxml made (tests/feedgen_reference.py), the pages
+what the Jinja2 templates made (tests/page_templates/), for any entries, hostile text
+included, and the JSON Feed matches json.dumps. Identical bytes keep ETags stable, so
+readers polling an unchanged output keep getting 304s."""
 
 from __future__ import annotations
 
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import jinja2
+import markupsafe
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feedhub import PROJECT_URL, __version__
 from feedhub.errors import GenerateError
 from feedhub.generate import render_atom, render_json, render_rss, rfc822
 from feedhub.jsonfeed import NOT_XML_CHAR, _encode, _text_extractor, html_to_text
@@ -24,6 +29,13 @@ from feedhub.models import (
     Selection,
     SourceInfo,
     StoredEntry,
+)
+from feedhub.pages import (
+    _h,
+    index_context,
+    output_page_context,
+    render_index,
+    render_output_page,
 )
 from tests import feedgen_reference as reference
 from tests.test_generate import BASE_URL, EMPTY, ENTRIES, FALLBACK, SELECTION
@@ -162,3 +174,64 @@ def test_html_to_text_without_markup_is_the_parsers_text(html: str) -> None:
     extractor.feed(html)
     extractor.close()
     assert html_to_text(html) == " ".join("".join(extractor.parts).split())
+
+
+# --- HTML pages: what the Jinja2 templates (tests/page_templates/) rendered -----------
+
+TEMPLATES = Path(__file__).with_name("page_templates")
+
+
+def _jinja(template: str, context: dict[str, object]) -> bytes:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    page = environment.get_template(template)
+    return page.render(version=__version__, project_url=PROJECT_URL, **context).encode()
+
+
+page_outputs = st.builds(
+    OutputConfig,
+    name=st.sampled_from(["digest", "a-b"]),
+    title=text,
+    description=text,
+    formats=st.lists(st.sampled_from(["atom", "rss", "json"]), max_size=3).map(tuple),
+    private_token=st.none() | st.just("tok_" + "x" * 20),
+)
+page_selections = st.builds(
+    Selection, output=page_outputs, entries=st.lists(stored_entries, max_size=4).map(tuple)
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(selection=page_selections, site_title=text)
+def test_output_pages_are_what_the_templates_rendered(
+    selection: Selection, site_title: str
+) -> None:
+    context = output_page_context(selection, base_url=BASE_URL, site_title=site_title)
+    assert render_output_page(selection, base_url=BASE_URL, site_title=site_title) == _jinja(
+        "output.html", context
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    outputs=st.lists(page_outputs, max_size=4).map(tuple),
+    site_title=text,
+    counts=st.none() | st.dictionaries(st.sampled_from(["digest", "a-b"]), st.integers(0, 3)),
+)
+def test_index_pages_are_what_the_templates_rendered(
+    outputs: tuple[OutputConfig, ...], site_title: str, counts: dict[str, int] | None
+) -> None:
+    context = index_context(outputs, base_url=BASE_URL, site_title=site_title, counts=counts)
+    rendered = render_index(outputs, base_url=BASE_URL, site_title=site_title, counts=counts)
+    assert rendered == _jinja("index.html", {"private": False, **context})
+
+
+@given(value=text)
+def test_html_escaping_is_markupsafes(value: str) -> None:
+    assert _h(value) == str(markupsafe.escape(value))
