@@ -20,7 +20,14 @@ from feedhub.atomicfiles import FileBatch, make_directory, write_files
 from feedhub.curate import select_entries
 from feedhub.generate import render_output_files
 from feedhub.models import Config, OutputConfig, Selection
-from feedhub.pages import INDEX_FILE, OPML_FILE, feed_links
+from feedhub.pages import (
+    INDEX_FILE,
+    OPML_FILE,
+    feed_links,
+    render_index,
+    render_opml,
+    render_output_page,
+)
 from feedhub.store import EntryFilter, SourceRow, Store
 
 if TYPE_CHECKING:
@@ -127,8 +134,6 @@ class Publisher:
 
     def render_output(self, selection: Selection) -> list[tuple[Path, bytes]]:
         """One output's feeds and page, rendered: (path, bytes) each, the page last."""
-        from feedhub.pages import render_output_page  # Jinja2: only when a page is rendered
-
         output = selection.output
         directory = output_directory(self.config, output)
         base_url = output_base_url(self.config, output)
@@ -153,8 +158,6 @@ class Publisher:
         return write_files(self.render_index())
 
     def render_index(self) -> list[tuple[Path, bytes]]:
-        from feedhub.pages import render_index, render_opml
-
         settings = self.config.settings
         make_directory(settings.output_dir)  # even with no outputs yet
         return [

@@ -30,7 +30,7 @@ MANY_SOURCES = 2
 MAX_PAGE = 2000
 
 _RAW = NullType()  # no result processing: the driver's value, converted below
-# What an entry read needs, in the order _stored() unpacks it: not the search index's
+# What an entry read needs, in the order _Reader.stored() unpacks it: not the search index's
 # plain text (up to 50k characters a row), nor the dedup keys only the database uses.
 _COLUMNS = (
     entries.c.id,
@@ -64,7 +64,7 @@ _SORT_PUBLISHED, _SORT_UPDATED = 10, 11  # positions in _COLUMNS
 
 
 def entry_select() -> Any:
-    """SELECT of entries with their source's provenance, as _stored() reads it."""
+    """SELECT of entries with their source's provenance, as _Reader.stored() reads it."""
     return select(*_COLUMNS).join(sources, sources.c.id == entries.c.source_id)
 
 
