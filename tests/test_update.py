@@ -295,3 +295,44 @@ def test_cache_max_age_follows_the_shortest_source_interval(tmp_path: Path) -> N
     ages = cache_max_ages(build_config(tmp_path / "feeds.toml", tomllib.loads(text), text))
     assert ages["fast.atom"] == ages["fast.html"] == 900
     assert ages["0123456789abcdef0123/slow.atom"] == 7200 and "slow.rss" not in ages
+
+
+class _SlowWriterStore(Store):
+    """A real store whose batch writes take a while, as a busy disk's do; it notes
+    how many batches the updater had handed over while each was being written."""
+
+    updater: Updater | None = None
+    seen_storing: list[int]
+
+    def save_fetches(self, attempts):  # type: ignore[no-untyped-def]
+        assert self.updater is not None
+        self.seen_storing.append(len(self.updater._storing))
+        threading.Event().wait(0.05)
+        return super().save_fetches(attempts)
+
+
+def test_a_slow_writer_holds_fetches_back_instead_of_queueing_batches(
+    db_url: str,
+    tmp_path: Path,
+    feed_server: FeedServer,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One small batch per source and a timer that fires at once: the writer is the
+    # bottleneck, and at most two batches may be handed over at any time.
+    import feedhub.update
+
+    monkeypatch.setattr(feedhub.update, "FLUSH_ENTRIES", 1)
+    monkeypatch.setattr(feedhub.update, "FLUSH_SECONDS", 0.001)
+    paths = [f"/s{i}.xml" for i in range(24)]
+    for path in paths:
+        feed_server.documents[path] = Document(feed(2))
+    config = make_config(db_url, tmp_path, feed_server, *paths)
+    store = _SlowWriterStore(Store.open(config.settings.database_url).engine)
+    store.seen_storing = []
+    up = Updater(config, store, clock=clock, rng=random.Random(1))
+    store.updater = up
+    summary = up.run()
+    assert (summary.fetched, summary.entries_new) == (24, 48)
+    assert store.seen_storing and max(store.seen_storing) <= feedhub.update.MAX_BATCHES_STORING
+    assert len(store.seen_storing) > 1  # batches, not one write at the end

@@ -61,7 +61,7 @@ log = logging.getLogger("feedhub.update")
 FLUSH_ENTRIES = 2500
 FLUSH_SOURCES = 100
 FLUSH_SECONDS = 1.0
-MAX_BATCHES_WAITING = 2
+MAX_BATCHES_STORING = 2  # one being written, one waiting for the writer
 
 
 class Progress(Protocol):
@@ -390,13 +390,26 @@ class Updater:
         self._pending.append(_Pending(Attempt(row, update, entries, now), outcome, state, summary))
         self._pending_entries += len(entries)
         if self._pending_entries >= FLUSH_ENTRIES or len(self._pending) >= FLUSH_SOURCES:
-            self._start_flush()
-            # Back pressure: parsed entries wait in memory for a bounded number of batches.
-            while len(self._storing) > MAX_BATCHES_WAITING:
+            # Back pressure: while the writer has its fill of batches, parsed entries
+            # wait here (a bounded few fetch tasks' worth) instead of piling up.
+            while len(self._storing) >= MAX_BATCHES_STORING:
                 await asyncio.wait(self._storing, return_when=asyncio.FIRST_COMPLETED)
+            self._start_flush()
         elif self._flush_timer is None:
             loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(FLUSH_SECONDS, self._start_flush)
+            self._flush_timer = loop.call_later(FLUSH_SECONDS, self._flush_when_idle)
+
+    def _flush_when_idle(self) -> None:
+        """The timer's flush: a small batch is worth storing now only when the writer
+        has room. Otherwise pending attempts keep gathering until the size bound hands
+        them over under back pressure: a writer slower than the fetches (10,000
+        sources on one disk) made the timer queue a batch a second, without bound."""
+        self._flush_timer = None
+        if len(self._storing) < MAX_BATCHES_STORING:
+            self._start_flush()
+        elif self._pending:  # look again later; the next result may come much later
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(FLUSH_SECONDS, self._flush_when_idle)
 
     def _start_flush(self) -> None:
         """Hand the pending attempts to the writer thread as one batch."""
