@@ -22,7 +22,7 @@ from feedparser.mixin import _FeedParserMixin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedhub import fastparse, fastquirks, parse, workers
+from feedhub import fastparse, fastquirks, parse, rawfeed, workers
 from feedhub.parse import Readings, parse_document, read_document
 from feedhub.workers import CHECK_ONE_IN, parse_body
 
@@ -30,6 +30,7 @@ DATA = Path(__file__).parent / "data"
 DIFFERENTIAL = DATA / "differential"
 URL = "https://fetched.example.com/dir/feed"
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
+XML_FORBIDDEN_C0 = "".join(map(chr, (*range(0x9), 0xB, 0xC, *range(0xE, 0x20))))
 
 # True: the fast reader must read it; False: it must leave it to feedparser.
 EXPECTED = {
@@ -216,7 +217,9 @@ RSS_ITEM_PARTS = [
     "<link></link>",
     "<description>&lt;p&gt;Summary&lt;/p&gt;</description>",
     "<description>Plain summary</description>",
+    "<description>Line&#13;&#10;ends&#xD;and\ttabs\n</description>",
     "<content:encoded><![CDATA[<p>Body</p>]]></content:encoded>",
+    "<content:encoded><![CDATA[<p>B\r\nody</p>\r]]>&#13;&#x0d;</content:encoded>",
     "<itunes:summary>An itunes summary &amp; more</itunes:summary>",
     '<guid isPermaLink="false">id-1</guid>',
     "<guid>https://g.example.com/guid</guid>",
@@ -255,6 +258,7 @@ ATOM_ENTRY_PARTS = [
     '<category term="t" label="L"/>',
     '<summary type="html">&lt;p&gt;S&lt;/p&gt;</summary>',
     "<summary>Plain summary</summary>",
+    "<summary>Line&#13;&#10;ends&#xD;</summary>",
     '<content type="html">&lt;p&gt;C&lt;/p&gt;</content>',
     '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>C<br/></p></div></content>',
 ]
@@ -287,6 +291,19 @@ def test_generated_atom_reads_the_same_or_declines(
     head += "<title>G</title><author><name>F</name></author>" if feed_author else "<title>G</title>"
     body = head + "".join(f"<entry>{''.join(parts)}</entry>" for parts in entries)
     assert_same_or_declined(both((body + "</feed>").encode()))
+
+
+# Everything but C0 controls other than tab, newline and carriage return, and surrogates:
+# the characters lxml can give (XML 1.0, and xmlprep removed the rest).
+XML_TEXT = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters=XML_FORBIDDEN_C0)
+    | st.sampled_from("\r\n\t")
+)
+
+
+@given(XML_TEXT)
+def test_line_ends_is_strip_controls_for_xml_text(text: str) -> None:
+    assert rawfeed._line_ends(text) == rawfeed.strip_controls(text)
 
 
 # --- which reader parse_body keeps --------------------------------------------------------

@@ -44,6 +44,7 @@ from feedhub.fastquirks import (
     resolve_uri,
     rfc822_tuple,
     save_author,
+    screen,
     sync_author_detail,
     text_only,
     whitespace_only,
@@ -66,18 +67,12 @@ _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _VERSION_NAMESPACES = frozenset(
     {"http://purl.org/rss/1.0/", "http://my.netscape.com/rdf/simple/0.9/"}
 )
-_XMLNS = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_OUR_PREFIXES = frozenset(
-    {"content", "dc", "itunes", "media", "slash", "wfw", "sy", "feedburner", "thr", "xhtml"}
-    | {"xml", "gd", "app", "opensearch"}
-)
-# U+0080-U+009F as UTF-8 or as character references.
-# (Two patterns, each with a literal prefix: the re module then scans for it quickly.)
-_C1 = (
-    re.compile(rb"\xc2[\x80-\x9f]"),
-    re.compile(rb"&#(?:[xX]0*[89][0-9a-fA-F]|0*1(?:2[89]|[3-5][0-9]));"),
-)
 _RSS2_VERSION = re.compile(r"2\.0(?:\.\d+)?")
+_ENTITY_LIKE = re.compile("&([A-Za-z0-9_]+);")  # feedparser's, in its _end_link
+_NONE: frozenset[str] = frozenset()
+_GUID_ATTRIBUTES = frozenset({"isPermaLink"})
+_TYPE_ATTRIBUTE = frozenset({"type"})
+_VERSION_ATTRIBUTE = frozenset({"version"})
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, recover=False, huge_tree=False, load_dtd=False
 )
@@ -103,21 +98,19 @@ class Reading:
 def read(data: bytes, facts: ReferenceFacts, *, language: str | None = None) -> Reading:
     """Read `data` (UTF-8 XML from xmlprep) as feedparser would, or raise Unsupported
     (or lxml's XMLSyntaxError). `language` is the Content-Language feedparser is given."""
-    if any(pattern.search(data) for pattern in _C1):
-        raise Unsupported("C1 control characters (feedparser reads them as cp1252)")
-    _check_declarations(data, facts)
+    langs = screen(data, facts.namespaces)
     root = etree.fromstring(data, _PARSER)
     if any(uri.lower() in _VERSION_NAMESPACES for uri in root.nsmap.values()):
         raise Unsupported("an RSS 0.90/1.0 namespace on the root")
-    reader = _Reader(facts)
-    lang = _lang(root, language)
+    reader = _Reader(facts, _lang if langs else _inherited)
+    lang = reader.lang(root, language)
     feed: _Dict = {}
     if language:
         feed["language"] = language.replace("_", "-")
     if lang:
         feed["language"] = lang.replace("_", "-")
     if root.tag == "rss":
-        only_attributes(root, {"version"})
+        only_attributes(root, _VERSION_ATTRIBUTE)
         if not _RSS2_VERSION.fullmatch(root.get("version", "")):
             raise Unsupported(f"RSS version {root.get('version')!r}")
         channels = [child for child in root if isinstance(child.tag, str)]
@@ -126,27 +119,18 @@ def read(data: bytes, facts: ReferenceFacts, *, language: str | None = None) -> 
         entries = reader.rss_channel(channels[0], feed, lang)
         return Reading("rss20", feed, entries)
     if root.tag == _A + "feed":
-        only_attributes(root, set())
+        only_attributes(root, _NONE)
         return Reading("atom10", feed, reader.atom_feed(root, feed, lang))
     raise Unsupported(f"root element {root.tag}")
 
 
-def _check_declarations(data: bytes, facts: ReferenceFacts) -> None:
-    # feedparser maps a document prefix bound to a known namespace onto that namespace's
-    # own prefix, for every later element: xmlns:content="<dc>" would make content:encoded
-    # dc:encoded. Harmless unless the document prefix is one the elements read here have
-    # (Medium binds cc to the Harvard Creative Commons module, whose prefix differs).
-    for match in _XMLNS.finditer(data):
-        prefix = (match.group(1) or b"").decode("utf-8", "replace")
-        uri = (match.group(2) or match.group(3) or b"").decode("utf-8", "replace").lower()
-        known = "" if "backend.userland.com/rss" in uri else facts.namespaces.get(uri)
-        if known is not None and prefix.lower() in _OUR_PREFIXES and prefix != known:
-            raise Unsupported(f"prefix {prefix!r} bound to another known namespace")
+_Lang = Callable[[etree._Element, "str | None"], "str | None"]
 
 
 class _Reader:
-    def __init__(self, facts: ReferenceFacts) -> None:
+    def __init__(self, facts: ReferenceFacts, lang: _Lang) -> None:
         self.facts = facts
+        self.lang = lang  # _lang, or _inherited when the document has no xml:lang
         self.rss_item: dict[str, Callable[[etree._Element, _Dict, _State], None]] = {
             "title": self._rss_title,
             "link": self._rss_link,
@@ -179,12 +163,15 @@ class _Reader:
             _A + "contributor": self._contributor,
             **dict.fromkeys(_ATOM_ENTRY_IGNORED, _ignored),
         }
+        # Other spellings of the same elements, so that _entry looks a tag up once.
+        for table in (self.rss_item, self.atom_entry):
+            table.update({alias: table[tag] for alias, tag in _CANONICAL.items() if tag in table})
 
     # --- RSS 2.0 ---------------------------------------------------------------------
 
     def rss_channel(self, channel: etree._Element, feed: _Dict, lang: str | None) -> list[_Dict]:
-        only_attributes(channel, set())
-        lang = _lang(channel, lang)
+        only_attributes(channel, _NONE)
+        lang = self.lang(channel, lang)
         entries: list[_Dict] = []
         seen: set[str] = set()
         for child in channel:
@@ -193,7 +180,7 @@ class _Reader:
                 continue  # comments and processing instructions: SAX never reports them
             tag = _CANONICAL.get(tag, tag)
             if tag == "item":
-                entries.append(self._entry(child, self.rss_item, _lang(child, lang), rss=True))
+                entries.append(self._entry(child, self.rss_item, self.lang(child, lang), rss=True))
                 continue
             if tag in _CHANNEL_SINGLE:
                 if tag in seen:
@@ -202,7 +189,7 @@ class _Reader:
             handler = _RSS_CHANNEL.get(tag)
             if handler is None:
                 raise Unsupported(f"channel element {tag}")
-            handler(self, child, feed, _lang(child, lang))
+            handler(self, child, feed, self.lang(child, lang))
         return entries
 
     def _channel_title(self, el: etree._Element, feed: _Dict, lang: str | None) -> None:
@@ -222,29 +209,30 @@ class _Reader:
         feed["summary"] = self._detail(el, "text/plain", lang, rss=True)["value"]
 
     def _channel_link(self, el: etree._Element, feed: _Dict, lang: str | None) -> None:
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         feed.setdefault("links", []).append({"rel": "alternate", "type": "text/html"})
-        value = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", repaired(resolve_uri(text_only(el).strip())))
+        value = repaired(resolve_uri(text_only(el).strip()))
+        value = _ENTITY_LIKE.sub(r"&\g<1>", value) if "&" in value else value
         feed["link"] = value
         feed["links"][-1]["href"] = value
 
     def _channel_atom_link(self, el: etree._Element, feed: _Dict, lang: str | None) -> None:
-        self._link(el, feed, _State(lang))
+        self._link(el, feed, _State(lang, self.lang))
 
     def _channel_value(self, el: etree._Element, feed: _Dict, lang: str | None) -> None:
         # <language>, <ttl>, sy:updatePeriod, sy:updateFrequency: kept as text under
         # feedparser's name for them.
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         feed[_FEED_KEYS[_CANONICAL.get(el.tag, el.tag)]] = repaired(text_only(el).strip())
 
     def _channel_image(self, el: etree._Element, feed: _Dict, lang: str | None) -> None:
         # Its children fill feedparser's feed.image, but any other child makes feedparser
         # leave "image mode" and file the following ones under the channel.
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         for child in child_elements(el):
             if child.tag not in ("title", "url", "link", "width", "height", "description"):
                 raise Unsupported(f"image element {child.tag}")
-            only_attributes(child, set())
+            only_attributes(child, _NONE)
             text_only(child)
 
     def _channel_nested(self, el: etree._Element, feed: _Dict, lang: str | None) -> None:
@@ -262,10 +250,11 @@ class _Reader:
         e["title_detail"] = self._detail(el, "text/plain", state.lang_of(el), rss=True)
 
     def _rss_link(self, el: etree._Element, e: _Dict, state: _State) -> None:
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         e.setdefault("links", []).append({"rel": "alternate", "type": "text/html"})
-        value = repaired(resolve_uri(text_only(el).strip())).replace("&amp;", "&")
-        value = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
+        value = repaired(resolve_uri(text_only(el).strip()))
+        if "&" in value:
+            value = _ENTITY_LIKE.sub(r"&\g<1>", value.replace("&amp;", "&"))
         e["link"] = value
         if value:
             e["links"][-1]["href"] = value
@@ -283,19 +272,19 @@ class _Reader:
         self._content(el, e, state, "text/html")
 
     def _rss_author(self, el: etree._Element, e: _Dict, state: _State) -> None:
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         e.setdefault("authors", []).append({})
         e["author"] = repaired(text_only(el).strip())
         sync_author_detail(e)
 
     def _itunes_keywords(self, el: etree._Element, e: _Dict, state: _State) -> None:
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         for term in repaired(text_only(el).strip()).split(","):
             if term.strip():
                 add_tag(e, term.strip(), "http://www.itunes.com/", None)
 
     def _comments(self, el: etree._Element, e: _Dict, state: _State) -> None:
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         e["comments"] = repaired(resolve_uri(text_only(el).strip()))
 
     def _enclosure(self, el: etree._Element, e: _Dict, state: _State) -> None:
@@ -311,13 +300,14 @@ class _Reader:
     def atom_feed(self, root: etree._Element, feed: _Dict, lang: str | None) -> list[_Dict]:
         entries: list[_Dict] = []
         seen: set[str] = set()
-        state = _State(lang)
+        state = _State(lang, self.lang)
         for child in root:
             tag = child.tag
             if not isinstance(tag, str):
                 continue
             if tag == _A + "entry":
-                entries.append(self._entry(child, self.atom_entry, _lang(child, lang), rss=False))
+                entry_lang = self.lang(child, lang)
+                entries.append(self._entry(child, self.atom_entry, entry_lang, rss=False))
                 continue
             if tag in seen and tag not in _ATOM_REPEATABLE:
                 raise Unsupported(f"a second {tag} in the feed")
@@ -348,16 +338,16 @@ class _Reader:
         self._content(el, e, state, "text/plain")
 
     def _atom_author(self, el: etree._Element, e: _Dict, state: _State) -> None:
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         e.setdefault("authors", []).append({})
         whitespace_only(el)
         for child in child_elements(el):
             if child.tag == _A + "name" or child.tag == _A + "email":
                 # Pushed without expecting text: no latin-1 repair, only stripped.
-                only_attributes(child, set())
+                only_attributes(child, _NONE)
                 save_author(e, child.tag[len(_A) :], text_only(child).strip())
             elif child.tag == _A + "uri":
-                only_attributes(child, set())
+                only_attributes(child, _NONE)
                 save_author(e, "href", repaired(resolve_uri(text_only(child).strip())))
             elif child.tag != "{http://schemas.google.com/g/2005}image" or len(child):
                 raise Unsupported(f"author element {child.tag}")
@@ -366,16 +356,16 @@ class _Reader:
 
     def _contributor(self, el: etree._Element, e: _Dict, state: _State) -> None:
         # Kept in "contributors", which nothing reads; its <uri> also lands in "href".
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         whitespace_only(el)
         for child in child_elements(el):
             if child.tag not in (_A + "name", _A + "email", _A + "uri"):
                 raise Unsupported(f"contributor element {child.tag}")
-            only_attributes(child, set())
+            only_attributes(child, _NONE)
             text_only(child)
 
     def _atom_detail(self, el: etree._Element, lang: str | None) -> _Dict:
-        only_attributes(el, {"type"})
+        only_attributes(el, _TYPE_ATTRIBUTE)
         kind = {"text": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}.get(
             el.get("type", "text").lower()
         )
@@ -395,14 +385,14 @@ class _Reader:
         *,
         rss: bool,
     ) -> _Dict:
-        only_attributes(item, set())
+        only_attributes(item, _NONE)
         e: _Dict = {}
-        state = _State(lang)
+        state = _State(lang, self.lang)
         for child in item:
             tag = child.tag
             if not isinstance(tag, str):
                 continue
-            handler = handlers.get(_CANONICAL.get(tag, tag))
+            handler = handlers.get(tag)
             if handler is None:
                 raise Unsupported(f"{'item' if rss else 'entry'} element {tag}")
             handler(child, e, state)
@@ -410,7 +400,7 @@ class _Reader:
 
     def _detail(self, el: etree._Element, kind: str, lang: str | None, *, rss: bool) -> _Dict:
         if rss:
-            only_attributes(el, set())
+            only_attributes(el, _NONE)
         value = text_only(el).strip()
         if rss and kind == "text/plain" and looks_like_html(value, self.facts.html_elements):
             kind = "text/html"
@@ -442,7 +432,7 @@ class _Reader:
         e["summary_detail"] = detail
 
     def _guid(self, el: etree._Element, e: _Dict, state: _State) -> None:
-        only_attributes(el, {"isPermaLink"} if el.tag == "guid" else set())
+        only_attributes(el, _GUID_ATTRIBUTES if el.tag == "guid" else _NONE)
         state.guid_is_link = el.get("isPermaLink", "true") == "true"
         value = text_only(el).strip()
         value = repaired(resolve_uri(value) if state.guid_is_link else value)
@@ -459,7 +449,7 @@ class _Reader:
         self._date(el, e, "updated")
 
     def _date(self, el: etree._Element, e: _Dict, key: str) -> None:
-        only_attributes(el, set())
+        only_attributes(el, _NONE)
         self._single(e, key)
         e[key] = value = repaired(text_only(el).strip())
         e[key + "_parsed"] = rfc822_tuple(value)
@@ -496,13 +486,14 @@ class _Reader:
 class _State:
     """Per item/entry state feedparser keeps on its parser object."""
 
-    def __init__(self, lang: str | None) -> None:
+    def __init__(self, lang: str | None, read_lang: _Lang) -> None:
         self.lang = lang
+        self.read_lang = read_lang
         self.has_content = False
         self.guid_is_link = False
 
     def lang_of(self, el: etree._Element) -> str | None:
-        return _lang(el, self.lang)
+        return self.read_lang(el, self.lang)
 
 
 def _ignored(el: etree._Element, e: _Dict, state: _State) -> None:
@@ -514,7 +505,7 @@ def _ignored(el: etree._Element, e: _Dict, state: _State) -> None:
 
 
 def _channel_ignored(reader: _Reader, el: etree._Element, feed: _Dict, lang: str | None) -> None:
-    _ignored(el, feed, _State(lang))
+    _ignored(el, feed, _State(lang, reader.lang))
 
 
 def _lang(el: etree._Element, inherited: str | None) -> str | None:
@@ -522,6 +513,10 @@ def _lang(el: etree._Element, inherited: str | None) -> str | None:
     if own is None:
         return inherited
     return own or None
+
+
+def _inherited(el: etree._Element, inherited: str | None) -> str | None:
+    return inherited
 
 
 def _language(lang: str | None) -> str | None:

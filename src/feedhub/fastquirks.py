@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html.entities
 import re
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
@@ -30,6 +32,7 @@ __all__ = [
     "resolve_uri",
     "rfc822_tuple",
     "save_author",
+    "screen",
     "sync_author_detail",
     "text_only",
     "whitespace_only",
@@ -68,10 +71,48 @@ _MONTHS = {
 }  # fmt: skip
 _ZONE_HOURS = {"EDT": -4, "EST": -5, "CDT": -5, "CST": -6, "MDT": -6, "MST": -7, "PDT": -7}
 _ZONE_HOURS["PST"] = -8
+_XMLNS = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_OUR_PREFIXES = frozenset(
+    {"content", "dc", "itunes", "media", "slash", "wfw", "sy", "feedburner", "thr", "xhtml"}
+    | {"xml", "gd", "app", "opensearch"}
+)
+# Each searched as a regular expression with a literal prefix: re then scans for the
+# prefix faster than `in` (measured: 1.5 ms against 2.2 ms on 50 farm feeds).
+_C1 = (  # U+0080-U+009F as UTF-8 or as character references
+    re.compile(rb"\xc2[\x80-\x9f]"),
+    re.compile(rb"&#(?:[xX]0*[89][0-9a-fA-F]|0*1(?:2[89]|[3-5][0-9]));"),
+)
+_DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)")
+_XML_BASE = re.compile(rb"xml:base")
+_XML_LANG_BYTES = re.compile(rb"xml:lang")
 
 
 class Unsupported(Exception):
     """The document has something this reader cannot promise to read as feedparser does."""
+
+
+def screen(data: bytes, namespaces: Mapping[str, str]) -> bool:
+    """Raise Unsupported for what can be refused without parsing; return whether an
+    element may have xml:lang (lxml refuses the XML namespace under another prefix).
+
+    `namespaces`: feedparser's namespace URIs (lowercased) and its prefixes for them.
+    """
+    if any(pattern.search(data) for pattern in _C1):
+        raise Unsupported("C1 control characters (feedparser reads them as cp1252)")
+    # A DTD and its entities; xml:base, which feedparser resolves links against.
+    if _DECLARATION.search(data) or _XML_BASE.search(data):
+        raise Unsupported("a DOCTYPE, an entity declaration or xml:base")
+    # feedparser maps a document prefix bound to a known namespace onto that namespace's
+    # own prefix, for every later element: xmlns:content="<dc>" would make content:encoded
+    # dc:encoded. Harmless unless the document prefix is one the elements read here have
+    # (Medium binds cc to the Harvard Creative Commons module, whose prefix differs).
+    for match in _XMLNS.finditer(data):
+        prefix = (match.group(1) or b"").decode("utf-8", "replace")
+        uri = (match.group(2) or match.group(3) or b"").decode("utf-8", "replace").lower()
+        known = "" if "backend.userland.com/rss" in uri else namespaces.get(uri)
+        if known is not None and prefix.lower() in _OUR_PREFIXES and prefix != known:
+            raise Unsupported(f"prefix {prefix!r} bound to another known namespace")
+    return _XML_LANG_BYTES.search(data) is not None
 
 
 def xhtml_value(el: etree._Element) -> str:
@@ -173,7 +214,7 @@ def lower_attributes(el: etree._Element) -> dict[str, str]:
     type values too). feedparser files a namespaced attribute under its bare name as
     well, so one is refused when that name is one read here (thr:count is harmless)."""
     attrs: dict[str, str] = {}
-    for key, value in el.attrib.items():
+    for key, value in el.items():
         lowered = str(key).lower()
         if lowered.startswith("{"):
             if lowered.rpartition("}")[2] in _READ_ATTRIBUTES:
@@ -238,8 +279,8 @@ def looks_like_html(value: str, elements: frozenset[str]) -> bool:
     return not any(e for e in _ENTITY.findall(value) if e not in entities)
 
 
-def only_attributes(el: etree._Element, allowed: set[str]) -> None:
-    for key in el.attrib:
+def only_attributes(el: etree._Element, allowed: AbstractSet[str]) -> None:
+    for key, _ in el.items():  # a list: cheaper than el.attrib's proxy (~60,000 calls)
         if key not in allowed and key != _XML_LANG:
             raise Unsupported(f"attribute {key} on {el.tag}")
 
@@ -262,5 +303,5 @@ def text_only(el: etree._Element) -> str:
 def no_base(el: etree._Element) -> None:
     # feedparser takes any attribute named "base", in any namespace and any case, as
     # the base URI from there on, even past the element's end.
-    if any(str(key).rpartition("}")[2].lower() == "base" for key in el.attrib):
+    if any(str(key).rpartition("}")[2].lower() == "base" for key, _ in el.items()):
         raise Unsupported(f"a base attribute on {el.tag}")

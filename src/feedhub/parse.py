@@ -72,9 +72,6 @@ _REFERENCE_FACTS = fastparse.ReferenceFacts(
     html_elements=frozenset(_HTMLSanitizer.acceptable_elements),
     namespaces={uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()},
 )
-# Shapes the fast reader never reads, found without parsing: DTDs, entities and xml:base
-# (feedparser resolves links against it; fastparse refuses other "base" attributes).
-_NOT_FAST = (b"<!DOCTYPE", b"<!ENTITY", b"xml:base")
 
 
 @dataclass(frozen=True)
@@ -207,14 +204,15 @@ def discover_feed_links(body: bytes, *, url: str) -> tuple[str, ...]:
 
 def _fast_feed(prepared: Prepared, document_base: str, language: str | None) -> ParsedFeed | None:
     """The fast reader's reading, or None where the gate keeps the document for
-    feedparser: anything xmlprep repaired, DTDs, entities, xml:base, XML that is not
-    well-formed, roots other than RSS 2.0 and Atom 1.0, and whatever fastparse declines."""
-    data = prepared.data
-    if prepared.repairs or any(mark in data for mark in _NOT_FAST):
+    feedparser: anything xmlprep repaired, and whatever fastparse declines (DTDs,
+    entities, xml:base, XML that is not well-formed, roots other than RSS 2.0 and
+    Atom 1.0, ...)."""
+    if prepared.repairs:
         return None
     try:
         reading = fastparse.read(prepared.data, _REFERENCE_FACTS, language=language)
-        return parsed_feed(reading.feed, reading.entries, reading.version, document_base, None)
+        feed, entries, version = reading.feed, reading.entries, reading.version
+        return parsed_feed(feed, entries, version, document_base, None, xml_text=True)
     except Exception as exc:  # declined, not well-formed, or a bug: feedparser reads it
         log.debug("fast reader declined: %s", exc)
         return None

@@ -53,11 +53,11 @@ _NUMERIC_DATE = re.compile(
 _SY_PERIOD_HOURS = {"hourly": 1, "daily": 24, "weekly": 168, "monthly": 720, "yearly": 8760}
 
 
-def feed_meta(feed: _Dict, document_base: str) -> FeedMeta:
+def feed_meta(feed: _Dict, document_base: str, *, xml_text: bool = False) -> FeedMeta:
     return FeedMeta(
-        title=_plain(_raw_text(feed, "title", document_base)),
+        title=_plain(_raw_text(feed, "title", document_base, xml_text)),
         link=absolute_web_url(_alternate_link(feed), document_base),
-        subtitle=_plain(_raw_text(feed, "subtitle", document_base)),
+        subtitle=_plain(_raw_text(feed, "subtitle", document_base, xml_text)),
         id=_bounded_text(feed.get("id"), MAX_KEY_CHARS),
         language=language_tag(feed.get("language")),
         ttl_minutes=length_or_none(feed.get("ttl")) or None,
@@ -71,26 +71,41 @@ def raw_entry(
     version: str,
     feed_language: str | None,
     inherited_authors: tuple[Author, ...],
+    *,
+    xml_text: bool = False,
 ) -> RawEntry:
-    links = [link for link in item.get("links") or [] if link.get("href")]
-    entry_id = text_or_none(item.get("id"))
+    # Plain loops rather than generators and next(): this runs for every entry, and
+    # they made up ~15% of it (bench/fastparse_timing.py).
+    get = item.get
+    links = [link for link in get("links") or [] if link.get("href")]
+    entry_id = text_or_none(get("id"))
     link = _alternate_link(item)
-    title = _raw_text(item, "title", document_base)
-    contents = (_raw_text_from_detail(part, document_base) for part in item.get("content") or [])
-    content = next((text for text in contents if text is not None), None)
-    summary = _raw_text(item, "summary", document_base)
+    title = _raw_text(item, "title", document_base, xml_text)
+    content = None
+    for part in get("content") or []:
+        content = _raw_text_from_detail(part, document_base, xml_text)
+        if content is not None:
+            break
+    summary = _raw_text(item, "summary", document_base, xml_text)
     if summary is not None and content is not None and summary.value == content.value:
         summary = None  # the same text given twice: content is the fuller element
     details = (
-        *(item.get("content") or [])[:1],
-        item.get("summary_detail"),
-        item.get("title_detail"),
+        *(get("content") or [])[:1],
+        get("summary_detail"),
+        get("title_detail"),
     )
     # xml:lang reaches entries only through their text constructs' details.
-    languages = (language_tag(detail.get("language")) for detail in details if detail)
-    language = next((found for found in languages if found), feed_language)
-    published = entry_date(item.get("published"), item.get("published_parsed"))
-    raw_date = text_or_none(item.get("published")) if published else None
+    language = feed_language
+    for detail in details:
+        if detail and (found := language_tag(detail.get("language"))):
+            language = found
+            break
+    published = entry_date(get("published"), get("published_parsed"))
+    raw_date = text_or_none(get("published")) if published else None
+    categories: dict[str, None] = {}
+    for tag in get("tags") or []:
+        if category := text_or_none(tag.get("term") or tag.get("label")):
+            categories[category] = None
     return RawEntry(
         id=entry_id,
         link=link,
@@ -100,16 +115,14 @@ def raw_entry(
         published=published,
         # dict.get: FeedParserDict answers "updated" with "published" when it is missing.
         updated=entry_date(dict.get(item, "updated"), dict.get(item, "updated_parsed")),
-        authors=authors_from(item.get("authors")) or inherited_authors,
-        categories=dedupe(
-            text_or_none(tag.get("term") or tag.get("label")) for tag in item.get("tags") or []
-        ),
+        authors=authors_from(get("authors")) or inherited_authors,
+        categories=tuple(categories),
         enclosures=enclosures_from(
             (text_or_none(link.get("href")), link.get("type"), link.get("length"))
             for link in links
             if link.get("rel") == "enclosure"
         ),
-        comments=text_or_none(item.get("comments")) or _replies_link(links),
+        comments=text_or_none(get("comments")) or _replies_link(links),
         guid_is_permalink=_guid_is_permalink(item, entry_id, link, version),
         base=document_base or None,
         language=language,
@@ -128,14 +141,16 @@ def _guid_is_permalink(
     return bool(item.get("guidislink")) or entry_id == link
 
 
-def _raw_text(item: _Dict, key: str, document_base: str) -> RawText | None:
+def _raw_text(item: _Dict, key: str, document_base: str, xml_text: bool) -> RawText | None:
     detail = item.get(f"{key}_detail")
-    return _raw_text_from_detail(detail, document_base) if detail else None
+    return _raw_text_from_detail(detail, document_base, xml_text) if detail else None
 
 
-def _raw_text_from_detail(detail: _Dict, document_base: str) -> RawText | None:
-    value = strip_controls(str(detail.get("value") or ""))
-    if not value.strip():
+def _raw_text_from_detail(detail: _Dict, document_base: str, xml_text: bool) -> RawText | None:
+    value = detail.get("value") or ""
+    value = value if type(value) is str else str(value)
+    value = _line_ends(value) if xml_text else strip_controls(value)
+    if not value or value.isspace():  # `not value.strip()` without copying the text
         return None
     kind = str(detail.get("type") or "text/html").lower()
     if kind not in ("text/html", "application/xhtml+xml"):
@@ -175,13 +190,9 @@ def authors_from(items: Iterable[_Dict] | None) -> tuple[Author, ...]:
         # Only a shared address is lost, and that is usually a no-reply one.
         shown_email = None if authors and email == previous_email else email
         previous_email = email
-        author = Author(
-            name=text_or_none(item.get("name")),
-            email=shown_email,
-            uri=text_or_none(item.get("href")),
-        )
-        if author != Author():
-            authors.append(author)
+        name, uri = text_or_none(item.get("name")), text_or_none(item.get("href"))
+        if name is not None or shown_email is not None or uri is not None:  # != Author()
+            authors.append(Author(name=name, email=shown_email, uri=uri))
     return tuple(authors)
 
 
@@ -282,9 +293,21 @@ def strip_controls(value: str) -> str:
     return _CONTROL_CHARS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def _line_ends(value: str) -> str:
+    """strip_controls(value) for text lxml read from XML 1.0, in which the only C0
+    controls are tab, newline and carriage return and there is no lone surrogate;
+    without the check for the others (isprintable: ~20% of parsed_feed on the farm
+    feeds of bench/fastparse_timing.py, more where text has newlines)."""
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def text_or_none(value: object) -> str | None:
     """A str value stripped, control characters removed; None when missing or blank."""
-    return (strip_controls(value).strip() or None) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    if not value.isprintable():  # strip_controls, inline: ~40 calls an entry
+        value = _CONTROL_CHARS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    return value.strip() or None
 
 
 def _bounded_text(value: object, limit: int) -> str | None:
@@ -301,13 +324,21 @@ def language_tag(value: object) -> str | None:
 
 
 def parsed_feed(
-    feed: _Dict, items: Iterable[_Dict], version: str, document_base: str, bozo: str | None
+    feed: _Dict,
+    items: Iterable[_Dict],
+    version: str,
+    document_base: str,
+    bozo: str | None,
+    *,
+    xml_text: bool = False,
 ) -> ParsedFeed:
-    """The ParsedFeed of a feed dict and its entry dicts."""
-    meta = feed_meta(feed, document_base)
+    """The ParsedFeed of a feed dict and its entry dicts. `xml_text`: the dicts' texts
+    are as lxml read them from XML (see _line_ends), as fastparse's are."""
+    meta = feed_meta(feed, document_base, xml_text=xml_text)
     # Atom entries without authors have the feed's (RFC 4287 4.2.1); RSS has no such rule.
     inherit = authors_from(feed.get("authors")) if version.startswith("atom") else ()
     entries = tuple(
-        raw_entry(item, document_base, version, meta.language, inherit) for item in items
+        raw_entry(item, document_base, version, meta.language, inherit, xml_text=xml_text)
+        for item in items
     )
     return ParsedFeed(meta=meta, entries=entries, version=version or "unknown", bozo=bozo)
