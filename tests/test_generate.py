@@ -16,6 +16,8 @@ from typing import Any
 
 import feedparser
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from feedhub import PROJECT_URL, __version__
@@ -28,6 +30,7 @@ from feedhub.generate import (
     render_rss,
     write_if_changed,
 )
+from feedhub.jsonfeed import NOT_XML_CHAR, _text_extractor, html_to_text
 from feedhub.models import (
     Author,
     Enclosure,
@@ -261,6 +264,13 @@ def test_control_characters_never_reach_the_xml() -> None:
     assert "Bell and tab\tokay" in json.loads(render("json"))["items"][2]["title"]
 
 
+def test_not_xml_char_is_what_xml_1_0_leaves_out() -> None:
+    # NOT_XML_CHAR lists the excluded characters (cheaper to compile than negating Char).
+    xml_char = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    for code in range(0x110000):
+        assert bool(NOT_XML_CHAR.match(chr(code))) != bool(xml_char.match(chr(code))), code
+
+
 # --- RSS 2.0: RSS Advisory Board profile --------------------------------------------
 
 
@@ -398,6 +408,18 @@ def test_json_feed_follows_the_1_1_spec() -> None:
     assert "title" not in anonymous and "authors" not in anonymous
     assert anonymous["content_html"] == "<p>Headline body</p>"
     assert feed["items"][2]["authors"] == [{"url": "mailto:mail-only@example.com"}, {"name": "x"}]
+
+
+@given(
+    html=st.text()
+    | st.lists(st.sampled_from(["<", ">", "&", "&amp;", " ", "\n", "x"])).map("".join)
+)
+def test_html_to_text_without_markup_is_the_parsers_text(html: str) -> None:
+    # html_to_text skips the HTML parser when there is no markup and no reference.
+    extractor = _text_extractor()()
+    extractor.feed(html)
+    extractor.close()
+    assert html_to_text(html) == " ".join("".join(extractor.parts).split())
 
 
 def test_empty_json_feed() -> None:

@@ -1,10 +1,13 @@
 """The HTML pages and the OPML list: escaped text, inert entry HTML, autodiscovery for the
-formats an output has, no scripts or external assets, public outputs only, and
-byte-identical re-renders."""
+formats an output has, no scripts or external assets, public outputs only,
+byte-identical re-renders, and Jinja2 and the other rendering libraries loaded only to
+render."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -405,3 +408,17 @@ def test_opml_escapes_text_and_rerenders_byte_identically() -> None:
         )
         == []
     )
+
+
+# --- imports --------------------------------------------------------------------------
+
+
+def test_rendering_libraries_load_only_when_something_is_rendered() -> None:
+    # A fetch of 304s or a build of unchanged outputs renders nothing, so importing the
+    # publishing code must not cost it feedgen (with lxml and dateutil), Jinja2 or nh3.
+    code = (
+        "import sys, feedhub.publish, feedhub.cli; "
+        "print(sorted({'feedgen', 'jinja2', 'lxml', 'nh3'} & set(sys.modules)))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

@@ -3,10 +3,11 @@ index.html and outputs.opml for the public ones.
 
 Pages are static and self-contained: no JavaScript, no external assets, so they work under
 serve.py's `Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'`.
-Every value is HTML-escaped (_h); the only markup let through is entry HTML, sanitized
-once more here (nh3 allowlist) even though normalize already did, because this is where
-it meets a browser. Nothing depends on the wall clock, so unchanged input renders to
-identical bytes and write_if_changed leaves the files (and their ETags) alone.
+The pages are Jinja2 templates (templates/: base.html with its stylesheet page.css,
+output.html, index.html), autoescaped: the only markup let through is entry HTML,
+sanitized once more here (nh3 allowlist) even though normalize already did, because this
+is where it meets a browser. Nothing depends on the wall clock, so unchanged input renders
+to identical bytes and write_if_changed leaves the files (and their ETags) alone.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
 from markupsafe import Markup
@@ -35,6 +35,9 @@ from feedhub.jsonfeed import (
     xml_safe,
 )
 from feedhub.models import Format, OutputConfig, RawText, Selection, StoredEntry
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "INDEX_FILE",
@@ -60,7 +63,7 @@ MEDIA_TYPES: Mapping[Format, str] = {
 FEED_PREFERENCE: tuple[Format, ...] = ("atom", "rss", "json")
 
 
-# --- view models: everything the pages show, already cleaned -----------------------
+# --- view models: everything the templates show, already cleaned -------------------
 
 
 @dataclass(frozen=True)
@@ -184,198 +187,34 @@ def _entry_view(stored: StoredEntry) -> _EntryView:
 
 
 # --- rendering ----------------------------------------------------------------------
-# The pages are written here as text, byte for byte what the Jinja2 templates they
-# replace rendered (tests/page_templates/, checked in test_render_identity.py): Jinja2
-# cost ~45 ms of every build that wrote a page (import, lexer, template compiling). Every
-# value goes through _h() but the entry body, which nh3 sanitized (_safe_html).
-
-
-def _h(text: str | int) -> str:
-    """Text or an attribute value for HTML, escaped as Jinja2's autoescape did
-    (markupsafe): & < > " ' as entities."""
-    text = str(text)
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    if '"' in text:
-        text = text.replace('"', "&#34;")
-    if "'" in text:
-        text = text.replace("'", "&#39;")
-    return text
 
 
 @functools.cache
-def _style() -> str:
-    """The stylesheet every page carries inline (serve.py's CSP allows no other)."""
-    css = (Path(__file__).parent / "templates" / "page.css").read_text("utf-8")
-    return f"<style>\n{css}</style>\n"
+def _environment() -> jinja2.Environment:
+    import jinja2  # ~40 ms with its lexer: a build whose pages are unchanged never needs it
 
-
-def _document(*, private: bool, title: str, head: str, page: str) -> str:
-    """The frame every page shares: `head` and `page` are HTML, `title` is text."""
-    robots = (
-        # A private page's URL is its secret: keep it out of search engines and Referer
-        # headers.
-        '<meta name="robots" content="noindex, nofollow">\n'
-        '<meta name="referrer" content="no-referrer">\n'
-        if private
-        else ""
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta name="color-scheme" content="light dark">\n'
-        f'<meta name="generator" content="feedhub {_h(__version__)}">\n'
-        f"{robots}<title>{_h(title)}</title>\n{head}{_style()}</head>\n<body>\n"
-        f'<div class="page">\n{page}<footer>\n'
-        f'<p>Published with <a href="{_h(PROJECT_URL)}">feedhub</a>.</p>\n'
-        "</footer>\n</div>\n</body>\n</html>\n"
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("feedhub", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt field fails the build, not the page
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
-def _feed_list(feeds: Sequence[FeedLink]) -> str:
-    return "".join(
-        f'<li><a href="{_h(f.url)}" type="{_h(f.media_type)}">{_h(f.label)}</a></li>\n'
-        for f in feeds
-    )
+def _render(template: str, what: str, **context: object) -> bytes:
+    import jinja2
 
-
-def _linked(url: str | None, text: str) -> str:
-    return f'<a href="{_h(url)}">{_h(text)}</a>' if url else _h(text)
-
-
-def _plural(count: int) -> str:
-    return f"{count} {'entry' if count == 1 else 'entries'}"
-
-
-def _entry_html(entry: _EntryView) -> str:
-    lang = f' lang="{_h(entry.language)}"' if entry.language else ""
-    authors = ""
-    if entry.authors:
-        names = ",".join(f" {_linked(a.url, a.name)}" for a in entry.authors)
-        authors = f' · <span class="authors">by{names}</span>'
-    if entry.body:
-        body = f'<div class="body">{entry.body}</div>\n'  # sanitized HTML, as is
-    elif entry.excerpt:
-        body = f'<div class="body"><p>{_h(entry.excerpt)}</p></div>\n'
-    else:
-        body = ""
-    return (
-        f"<li>\n<article{lang}>\n<header>\n<h2>{_linked(entry.link, entry.title)}</h2>\n"
-        f'<p class="byline"><time datetime="{_h(entry.published.machine)}">'
-        f"{_h(entry.published.human)}</time>\n"
-        f'· <span class="source">{_linked(entry.source_link, entry.source_title)}</span>'
-        f"{authors}</p>\n</header>\n{body}</article>\n</li>\n"
-    )
-
-
-def _output_html(
-    *,
-    private: bool,
-    site_title: str,
-    index_url: str | None,
-    title: str,
-    description: str | None,
-    feeds: tuple[FeedLink, ...],
-    entries: list[_EntryView],
-    newest: _Moment | None,
-) -> str:
-    head = "".join(
-        f'<link rel="alternate" type="{_h(f.media_type)}" title="{_h(title)} ({_h(f.label)})"'
-        f' href="{_h(f.url)}">\n'
-        for f in feeds
-    )
-    parts = [
-        f'<header>\n<p class="site-name">{_linked(index_url, site_title)}</p>\n'
-        f"<h1>{_h(title)}</h1>\n"
-    ]
-    if description:
-        parts.append(f'<p class="description">{_h(description)}</p>\n')
-    if feeds:
-        parts.append(
-            '<nav class="subscribe" aria-label="Subscribe">Subscribe:\n<ul>\n'
-            f"{_feed_list(feeds)}</ul>\n</nav>\n"
-        )
-    latest = (
-        f' · latest <time datetime="{_h(newest.machine)}">{_h(newest.human)}</time>'
-        if newest
-        else ""
-    )
-    parts.append(f'<p class="meta">{_plural(len(entries))}{latest}</p>\n</header>\n<main>\n')
-    if entries:
-        parts.append('<ol class="entries">\n')
-        parts += [_entry_html(entry) for entry in entries]
-        parts.append("</ol>\n")
-    else:
-        parts.append("<p>No entries yet.</p>\n")
-    parts.append("</main>\n")
-    return _document(
-        private=private, title=f"{title} · {site_title}", head=head, page="".join(parts)
-    )
-
-
-def _index_html(*, site_title: str, outputs: list[_OutputView], opml_url: str) -> str:
-    head = "".join(
-        f'<link rel="alternate" type="{_h(o.preferred.media_type)}" title="{_h(o.title)}"'
-        f' href="{_h(o.preferred.url)}">\n'
-        for o in outputs
-        if o.preferred
-    )
-    parts = [f"<header>\n<h1>{_h(site_title)}</h1>\n"]
-    if outputs:
-        parts.append(
-            f'<p class="meta">All feeds as <a href="{_h(opml_url)}" type="text/x-opml">OPML</a>,'
-            " to import into a feed reader.</p>\n"
-        )
-    parts.append("</header>\n<main>\n")
-    if outputs:
-        parts.append('<ul class="outputs">\n')
-        for o in outputs:
-            parts.append(
-                f'<li>\n<article>\n<h2><a href="{_h(o.page_url)}">{_h(o.title)}</a></h2>\n'
-            )
-            if o.description:
-                parts.append(f'<p class="description">{_h(o.description)}</p>\n')
-            if o.count is not None:
-                parts.append(f'<p class="meta">{_plural(o.count)}</p>\n')
-            if o.feeds:
-                parts.append(
-                    f'<nav class="feeds" aria-label="Feeds of {_h(o.title)}">Subscribe:\n'
-                    f"<ul>\n{_feed_list(o.feeds)}</ul>\n</nav>\n"
-                )
-            parts.append("</article>\n</li>\n")
-        parts.append("</ul>\n")
-    else:
-        parts.append("<p>No public feeds.</p>\n")
-    parts.append("</main>\n")
-    return _document(private=False, title=site_title, head=head, page="".join(parts))
-
-
-def _encoded(html: str, what: str, page: str) -> bytes:
     try:
-        return html.encode("utf-8")
-    except UnicodeError as exc:
-        raise GenerateError(f"{what}: cannot render {page}: {exc}") from exc
-
-
-def output_page_context(selection: Selection, *, base_url: str, site_title: str) -> dict[str, Any]:
-    """What NAME.html shows, cleaned (the reference templates in tests/ render it too)."""
-    output = selection.output
-    private = output.private_token is not None
-    newest = max((s.published for s in selection.entries), default=None)
-    return {
-        "private": private,
-        "site_title": clean(site_title) or "feedhub",
-        "index_url": None if private else urljoin(base_url, INDEX_FILE),
-        "title": clean(output.title) or output.name,
-        "description": clean(output.description),
-        "feeds": feed_links(output, base_url),
-        "entries": [_entry_view(stored) for stored in selection.entries],
-        "newest": _moment(newest) if newest else None,
-    }
+        text = (
+            _environment()
+            .get_template(template)
+            .render(version=__version__, project_url=PROJECT_URL, **context)
+        )
+        return text.encode("utf-8")
+    except (jinja2.TemplateError, UnicodeError) as exc:
+        raise GenerateError(f"{what}: cannot render {template}: {exc}") from exc
 
 
 def render_output_page(selection: Selection, *, base_url: str, site_title: str) -> bytes:
@@ -386,21 +225,37 @@ def render_output_page(selection: Selection, *, base_url: str, site_title: str) 
     output, the token folder). A private page gets noindex and no-referrer, and no link
     to the site index, which lives outside its folder.
     """
-    context = output_page_context(selection, base_url=base_url, site_title=site_title)
-    return _encoded(_output_html(**context), selection.output.name, "output.html")
+    output = selection.output
+    private = output.private_token is not None
+    entries = [_entry_view(stored) for stored in selection.entries]
+    newest = max((s.published for s in selection.entries), default=None)
+    return _render(
+        "output.html",
+        output.name,
+        private=private,
+        site_title=clean(site_title) or "feedhub",
+        index_url=None if private else urljoin(base_url, INDEX_FILE),
+        title=clean(output.title) or output.name,
+        description=clean(output.description),
+        feeds=feed_links(output, base_url),
+        entries=entries,
+        newest=_moment(newest) if newest else None,
+    )
 
 
 def _public(outputs: Sequence[OutputConfig]) -> list[OutputConfig]:
     return [output for output in outputs if not output.private_token]
 
 
-def index_context(
+def render_index(
     outputs: Sequence[OutputConfig],
     *,
     base_url: str,
     site_title: str,
     counts: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
+) -> bytes:
+    """index.html: the public outputs (those without a private_token) in the given order,
+    each with its page and feed links; `counts` (output name -> entries) adds a count."""
     views = []
     for output in _public(outputs):
         feeds = feed_links(output, base_url)
@@ -414,24 +269,14 @@ def index_context(
                 count=counts.get(output.name) if counts is not None else None,
             )
         )
-    return {
-        "site_title": clean(site_title) or "feedhub",
-        "outputs": views,
-        "opml_url": urljoin(base_url, quote(OPML_FILE)),
-    }
-
-
-def render_index(
-    outputs: Sequence[OutputConfig],
-    *,
-    base_url: str,
-    site_title: str,
-    counts: Mapping[str, int] | None = None,
-) -> bytes:
-    """index.html: the public outputs (those without a private_token) in the given order,
-    each with its page and feed links; `counts` (output name -> entries) adds a count."""
-    context = index_context(outputs, base_url=base_url, site_title=site_title, counts=counts)
-    return _encoded(_index_html(**context), "index", "index.html")
+    return _render(
+        "index.html",
+        "index",
+        private=False,
+        site_title=clean(site_title) or "feedhub",
+        outputs=views,
+        opml_url=urljoin(base_url, quote(OPML_FILE)),
+    )
 
 
 def render_opml(outputs: Sequence[OutputConfig], *, base_url: str, site_title: str) -> bytes:
