@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html.entities
 import re
+import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
@@ -71,6 +72,8 @@ _MONTHS = {
 }  # fmt: skip
 _ZONE_HOURS = {"EDT": -4, "EST": -5, "CDT": -5, "CST": -6, "MDT": -6, "MST": -7, "PDT": -7}
 _ZONE_HOURS["PST"] = -8
+_ZONE_OFFSETS = {zone: timedelta(hours=hours) for zone, hours in _ZONE_HOURS.items()}
+_NO_OFFSET = timedelta(0)
 _XMLNS = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _OUR_PREFIXES = frozenset(
     {"content", "dc", "itunes", "media", "slash", "wfw", "sy", "feedburner", "thr", "xhtml"}
@@ -78,13 +81,10 @@ _OUR_PREFIXES = frozenset(
 )
 # Each searched as a regular expression with a literal prefix: re then scans for the
 # prefix faster than `in` (measured: 1.5 ms against 2.2 ms on 50 farm feeds).
-_C1 = (  # U+0080-U+009F as UTF-8 or as character references
-    re.compile(rb"\xc2[\x80-\x9f]"),
-    re.compile(rb"&#(?:[xX]0*[89][0-9a-fA-F]|0*1(?:2[89]|[3-5][0-9]));"),
-)
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")  # U+0080-U+009F, or as a reference:
+_C1_REFERENCE = re.compile(rb"&#(?:[xX]0*[89][0-9a-fA-F]|0*1(?:2[89]|[3-5][0-9]));")
 _DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)")
-_XML_BASE = re.compile(rb"xml:base")
-_XML_LANG_BYTES = re.compile(rb"xml:lang")
+_XML_ATTRIBUTE = re.compile(rb"xml:(base|lang)")
 
 
 class Unsupported(Exception):
@@ -97,10 +97,11 @@ def screen(data: bytes, namespaces: Mapping[str, str]) -> bool:
 
     `namespaces`: feedparser's namespace URIs (lowercased) and its prefixes for them.
     """
-    if any(pattern.search(data) for pattern in _C1):
+    if (not data.isascii() and _C1_UTF8.search(data)) or _C1_REFERENCE.search(data):
         raise Unsupported("C1 control characters (feedparser reads them as cp1252)")
     # A DTD and its entities; xml:base, which feedparser resolves links against.
-    if _DECLARATION.search(data) or _XML_BASE.search(data):
+    xml_attributes = set(_XML_ATTRIBUTE.findall(data))
+    if _DECLARATION.search(data) or b"base" in xml_attributes:
         raise Unsupported("a DOCTYPE, an entity declaration or xml:base")
     # feedparser maps a document prefix bound to a known namespace onto that namespace's
     # own prefix, for every later element: xmlns:content="<dc>" would make content:encoded
@@ -112,7 +113,7 @@ def screen(data: bytes, namespaces: Mapping[str, str]) -> bool:
         known = "" if "backend.userland.com/rss" in uri else namespaces.get(uri)
         if known is not None and prefix.lower() in _OUR_PREFIXES and prefix != known:
             raise Unsupported(f"prefix {prefix!r} bound to another known namespace")
-    return _XML_LANG_BYTES.search(data) is not None
+    return b"lang" in xml_attributes
 
 
 def xhtml_value(el: etree._Element) -> str:
@@ -247,7 +248,7 @@ def content_type(kind: str) -> str:
     )
 
 
-def rfc822_tuple(value: str) -> tuple[int, ...] | None:
+def rfc822_tuple(value: str) -> time.struct_time | None:
     """feedparser's reading of a date that rawfeed does not read itself: the UTC time
     tuple of its RFC 822 reader, for the one shape whose reading is certain."""
     if not value or value[:1].isdigit() or value.startswith("-"):
@@ -260,10 +261,12 @@ def rfc822_tuple(value: str) -> tuple[int, ...] | None:
         hours, minutes = int(zone[1:3]), int(zone[3:])
         offset = timedelta(hours=hours, minutes=minutes) * (-1 if zone[0] == "-" else 1)
     else:
-        offset = timedelta(hours=_ZONE_HOURS.get(zone, 0))
+        offset = _ZONE_OFFSETS.get(zone, _NO_OFFSET)
     try:
         stamp = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
-        return tuple((stamp - offset).utctimetuple())
+        # A struct_time, as feedparser's; the subtraction only where there is an offset
+        # (most feeds say GMT): together ~1.5 of ~5 us a date.
+        return (stamp - offset if offset else stamp).utctimetuple()
     except (ValueError, OverflowError) as exc:
         raise Unsupported(f"date {value[:40]!r}") from exc
 

@@ -97,11 +97,14 @@ def raw_entry(
     # xml:lang reaches entries only through their text constructs' details.
     language = feed_language
     for detail in details:
-        if detail and (found := language_tag(detail.get("language"))):
+        if detail and (lang := detail.get("language")) and (found := language_tag(lang)):
             language = found
             break
     published = entry_date(get("published"), get("published_parsed"))
     raw_date = text_or_none(get("published")) if published else None
+    # dict.get: FeedParserDict answers "updated" with "published" when it is missing.
+    updated = entry_date(dict.get(item, "updated"), dict.get(item, "updated_parsed"))
+    authors = authors_from(get("authors")) or inherited_authors
     categories: dict[str, None] = {}
     for tag in get("tags") or []:
         if category := text_or_none(tag.get("term") or tag.get("label")):
@@ -113,9 +116,8 @@ def raw_entry(
         summary=summary,
         content=content,
         published=published,
-        # dict.get: FeedParserDict answers "updated" with "published" when it is missing.
-        updated=entry_date(dict.get(item, "updated"), dict.get(item, "updated_parsed")),
-        authors=authors_from(get("authors")) or inherited_authors,
+        updated=updated,
+        authors=authors,
         categories=tuple(categories),
         enclosures=enclosures_from(
             (text_or_none(link.get("href")), link.get("type"), link.get("length"))
@@ -167,8 +169,8 @@ def _raw_text_from_detail(detail: _Dict, document_base: str, xml_text: bool) -> 
 
 def _alternate_link(item: _Dict) -> str | None:
     for link in item.get("links") or []:
-        if link.get("rel", "alternate") == "alternate" and text_or_none(link.get("href")):
-            return text_or_none(link.get("href"))
+        if link.get("rel", "alternate") == "alternate" and (href := text_or_none(link.get("href"))):
+            return href
     # A guid with isPermaLink is copied into `link` without a links[] row.
     return text_or_none(item.get("link"))
 
@@ -273,7 +275,7 @@ def _utc(parsed: object) -> datetime | None:
     if not isinstance(parsed, tuple) or len(parsed) < 6:
         return None
     try:
-        year, month, day, hour, minute, second = (int(part) for part in parsed[:6])
+        year, month, day, hour, minute, second = map(int, parsed[:6])
         return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
     except (TypeError, ValueError, OverflowError):
         return None

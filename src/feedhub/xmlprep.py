@@ -75,7 +75,7 @@ _UNCERTAIN_REFERENCE = re.compile(
 )
 _SKIPPED_OPENER = re.compile(r"<!\[CDATA\[|<!--|<\?")
 _SKIPPED_CLOSERS = {"<![CDATA[": "]]>", "<!--": "-->", "<?": "?>"}
-_TAG_NAME = re.compile(r"<([^\s/<>]*+)")
+_TAG_NAME = re.compile(r"<([^\s/<>]++)")
 _NAMES = r"(?:[\w.-]+:)?(?:{})"
 _ENTRY_NAME = re.compile(_NAMES.format("item|entry"), re.IGNORECASE)
 _AUTHOR_NAME = re.compile(_NAMES.format("|".join(_AUTHOR_ELEMENTS)), re.IGNORECASE)
@@ -178,22 +178,23 @@ def _unbounded(text: str, max_entries: int) -> bool:
     _bounded and the flood check read `masked`, in which a CDATA section, comment or PI
     is spaces; here each is one space, which neither tells apart (both read any run of
     spaces as one). _bounded's spans start at a "<" of it and are named by what follows
-    up to a space, "/" or ">": the names counted here. An author or keyword span is left
+    up to a space, "/" or ">": the names found here. An author or keyword span is left
     alone when `text` has, where it starts, a short element without references or one
     with structure; every "<name" of `text` is checked, those in CDATA sections too.
     """
     stripped = _stripped(text)
     if _ATTRIBUTE_FLOOD.search(stripped):
         return False
-    names = Counter(_TAG_NAME.findall(stripped))
-    tags = names.total()  # masked.count("<")
+    found = _TAG_NAME.findall(stripped)  # end tags have none: half the strings to make
+    names = set(found)
+    tags = stripped.count("<")  # masked.count("<")
     if tags > MAX_ELEMENTS:
         return False
-    entries = (n for name, n in names.items() if _ENTRY_NAME.fullmatch(name))
+    entries = (found.count(name) for name in names if _ENTRY_NAME.fullmatch(name))
     if tags > max_entries and sum(entries) > max_entries:
         return False
     if tags > MAX_CATEGORY_ELEMENTS:
-        categories = sum(n for name, n in names.items() if _CATEGORY_NAME.match(name))
+        categories = sum(found.count(name) for name in names if _CATEGORY_NAME.match(name))
         if categories > MAX_CATEGORY_ELEMENTS:
             return False
     for name in names:
