@@ -88,6 +88,7 @@ def rss(items: str, prolog: str = '<?xml version="1.0" encoding="utf-8"?>\n') ->
         "<item><author/><itunes:keywords>a,b</itunes:keywords></item>",
         "<item><author>\n <name>A</name><email>a@b.example</email></author></item>",
         "<item><title>&amp;&lt;&#8217;&#039;&#x2019;&#10;</title></item>",
+        "<item><author>Jo &amp; Bo &lt;jb@b.example&gt; &#8217;&#x2019;</author></item>",
         "<item><description><![CDATA[<author>x</author> &nbsp;]]></description></item>",
         "<item><!-- <author> --><?pi x?></item>",
         "<item>" + "<category>c</category>" * 200 + "</item>",
@@ -117,6 +118,8 @@ def test_clean_prologs_and_encodings(body: bytes, charset: str | None) -> None:
         "<item><author><![CDATA[&x;]]></author></item>",  # _expands reads inside CDATA
         "<item><author><![CDATA[" + "a" * 117 + "]]></author></item>",  # 129 characters
         "<item><dc:creator>&x;</dc:creator></item>",
+        "<item><dc:creator>&LT;</dc:creator></item>",  # names are case-sensitive
+        "<item><dc:creator>AT&T;</dc:creator></item>",
         "<item><Author>x</author><author>" + "a" * 200 + "</Author></item>",
         "<item><author x='1'>a</author></item>",
         "<item><itunes:keywords>" + "k," * 1100 + "</itunes:keywords></item>",
@@ -169,6 +172,8 @@ PIECES = st.sampled_from(
         "a" * 64,
         "a,b,",
         "&amp;",
+        "&AMP;",
+        "&lt;",
         "&nbsp;",
         "&x;",
         "&#8217;",

@@ -82,10 +82,12 @@ _AUTHOR_NAME = re.compile(_NAMES.format("|".join(_AUTHOR_ELEMENTS)), re.IGNORECA
 _KEYWORDS_NAME = re.compile(_NAMES.format("keywords"), re.IGNORECASE)
 _CATEGORY_NAME = re.compile(_NAMES.format("category|subject") + r"\b")
 # An element _bounded leaves alone: up to `most` characters (the first "</" within them
-# ends it) of text and CDATA sections, without references; or an author with structure.
+# ends it) of text, CDATA sections and references that expand nothing (predefined or
+# numeric: _expands passes them); or an author with structure.
 _SHORT_TEXT = (
     r">(?=(?:[^<]|<(?!/)){{0,{most}}}+</)"
-    r"(?:[^<&]++|<!\[CDATA\[[^\]<&]*+\]\]>)*+</(?-i:\1)>"
+    r"(?:[^<&]++|(?-i:&(?:lt|gt|amp|apos|quot|#[0-9]++|#x[0-9a-fA-F]++);)"
+    r"|<!\[CDATA\[[^\]<&]*+\]\]>)*+</(?-i:\1)>"
 )
 _SAFE_AUTHOR = re.compile(
     rf"<({_AUTHOR_NAME.pattern})(?:/>|{_SHORT_TEXT.format(most=MAX_AUTHOR_CHARS)}"
@@ -151,29 +153,31 @@ def _clean(body: bytes, charset: str | None, max_entries: int) -> Prepared | Non
     text, start = decoded
     # 2: in UTF-8 a C0 control is its byte, U+FFFE/U+FFFF their three bytes; strict
     # decoding let no surrogate through.
-    if len(body.translate(None, _C0_BYTES)) < len(body) or _NONCHARACTERS.search(body):
+    if len(body.translate(None, _C0_BYTES)) < len(body):
+        return None
+    if not text.isascii() and _NONCHARACTERS.search(body):
         return None
     if _UNCERTAIN_REFERENCE.search(body) and not all(map(_legal, _CHAR_REFERENCE.finditer(text))):
         return None
+    # Positions in `text` rather than the slices the steps make: two copies of it fewer.
     repairs: list[str] = []
-    rest = _without_leading_declaration(text, repairs)
-    pos = _after_misc(rest, 0)
-    if repairs or rest.startswith("<!DOCTYPE", pos):  # 3: no DOCTYPE to rebuild
+    pos = _after_misc(text, _after_declaration(text, repairs))
+    if repairs or text.startswith("<!DOCTYPE", pos):  # 3: no DOCTYPE to rebuild
         return None
-    rest = rest[pos:]
-    root = _ELEMENT_START.search(rest)
-    if "<!" in rest[: root.start() if root else len(rest)]:  # as _rebuilt_prolog's head
+    root = _ELEMENT_START.search(text, pos)
+    if text.find("<!", pos, root.start() if root else len(text)) >= 0:  # _rebuilt_prolog
         return None
-    if not _unbounded(rest, max_entries):  # 4, 5
+    if not _unbounded(text, pos, max_entries):  # 4, 5
         return None
-    start += len(text[: len(text) - len(rest)].encode())  # rest is a suffix of text
+    start += pos if text.isascii() else len(text[:pos].encode())
     if start == len(_XML_DECLARATION_BYTES) and body.startswith(_XML_DECLARATION_BYTES):
         return Prepared(body, ())
     return Prepared(b"".join((_XML_DECLARATION_BYTES, memoryview(body)[start:])), ())
 
 
-def _unbounded(text: str, max_entries: int) -> bool:
-    """Whether _bounded would leave `text` as it is, and no element has an attribute flood.
+def _unbounded(text: str, pos: int, max_entries: int) -> bool:
+    """Whether _bounded would leave text[pos:] as it is, and no element of it has an
+    attribute flood.
 
     _bounded and the flood check read `masked`, in which a CDATA section, comment or PI
     is spaces; here each is one space, which neither tells apart (both read any run of
@@ -182,7 +186,7 @@ def _unbounded(text: str, max_entries: int) -> bool:
     alone when `text` has, where it starts, a short element without references or one
     with structure; every "<name" of `text` is checked, those in CDATA sections too.
     """
-    stripped = _stripped(text)
+    stripped = _stripped(text, pos)
     if _ATTRIBUTE_FLOOD.search(stripped):
         return False
     found = _TAG_NAME.findall(stripped)  # end tags have none: half the strings to make
@@ -205,7 +209,7 @@ def _unbounded(text: str, max_entries: int) -> bool:
         else:
             continue
         # In `masked` a start may be followed by the spaces of a CDATA section: "<".
-        starts = re.finditer(re.escape("<" + name) + r"(?=[\s/><])", text)
+        starts = re.compile(re.escape("<" + name) + r"(?=[\s/><])").finditer(text, pos)
         if not all(safe.match(text, start.start()) for start in starts):
             return False
     return True
@@ -247,15 +251,20 @@ def _without_leading_declaration(text: str, repairs: list[str]) -> str:
     Text before the declaration (a PHP warning, a stray newline) makes expat refuse
     the whole document.
     """
-    text = text.lstrip("\ufeff \t\r\n")
-    match = _XML_DECLARATION_AT.search(text, 0, 2048)
+    return text[_after_declaration(text, repairs) :]
+
+
+def _after_declaration(text: str, repairs: list[str]) -> int:
+    """Where _without_leading_declaration's result starts in `text`."""
+    start = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    match = _XML_DECLARATION_AT.search(text, start, start + 2048)
     if match is None:
-        return text
-    if match.start() and not text.startswith("<"):
-        repairs.append(f"removed {match.start()} characters before the XML declaration")
-    elif match.start():
-        return text  # a declaration after markup is the parser's problem, not ours
-    return text[match.end() :]
+        return start
+    if match.start() > start and not text.startswith("<", start):
+        repairs.append(f"removed {match.start() - start} characters before the XML declaration")
+    elif match.start() > start:
+        return start  # a declaration after markup is the parser's problem, not ours
+    return match.end()
 
 
 # --- 3. the DOCTYPE (xmldoctype) ----------------------------------------------------
@@ -314,21 +323,19 @@ def _masked(text: str) -> str:
     return "".join(parts)
 
 
-def _stripped(text: str) -> str:
-    """`text` with each CDATA section, comment and PI made one space."""
+def _stripped(text: str, pos: int) -> str:
+    """text[pos:] with each CDATA section, comment and PI made one space."""
     parts: list[str] = []
-    pos = 0
-    for start, end in _skipped_regions(text):
+    for start, end in _skipped_regions(text, pos):
         parts.append(text[pos:start])
         pos = end
     parts.append(text[pos:])
     return " ".join(parts)
 
 
-def _skipped_regions(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each CDATA section, comment and PI, in order; one not closed
-    runs to the end."""
-    pos = 0
+def _skipped_regions(text: str, pos: int = 0) -> Iterator[tuple[int, int]]:
+    """(start, end) of each CDATA section, comment and PI from `pos` on, in order; one
+    not closed runs to the end."""
     while (match := _SKIPPED_OPENER.search(text, pos)) is not None:
         closer = _SKIPPED_CLOSERS[match.group()]
         end = text.find(closer, match.end())
