@@ -31,11 +31,13 @@ from typing import Any
 from lxml import etree
 
 from feedhub.fastquirks import (
+    LangReader,
     Unsupported,
     add_tag,
     child_elements,
     content_type,
     enforce_href,
+    inherited_lang,
     looks_like_html,
     lower_attributes,
     no_base,
@@ -49,13 +51,13 @@ from feedhub.fastquirks import (
     text_only,
     whitespace_only,
     xhtml_value,
+    xml_lang,
 )
 
 __all__ = ["Reading", "ReferenceFacts", "Unsupported", "read"]
 
 _Dict = dict[str, Any]
 _ATOM = "http://www.w3.org/2005/Atom"
-_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
 _ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"  # Apple's spelling
@@ -102,7 +104,7 @@ def read(data: bytes, facts: ReferenceFacts, *, language: str | None = None) -> 
     root = etree.fromstring(data, _PARSER)
     if any(uri.lower() in _VERSION_NAMESPACES for uri in root.nsmap.values()):
         raise Unsupported("an RSS 0.90/1.0 namespace on the root")
-    reader = _Reader(facts, _lang if langs else _inherited)
+    reader = _Reader(facts, xml_lang if langs else inherited_lang)
     lang = reader.lang(root, language)
     feed: _Dict = {}
     if language:
@@ -124,13 +126,10 @@ def read(data: bytes, facts: ReferenceFacts, *, language: str | None = None) -> 
     raise Unsupported(f"root element {root.tag}")
 
 
-_Lang = Callable[[etree._Element, "str | None"], "str | None"]
-
-
 class _Reader:
-    def __init__(self, facts: ReferenceFacts, lang: _Lang) -> None:
+    def __init__(self, facts: ReferenceFacts, lang: LangReader) -> None:
         self.facts = facts
-        self.lang = lang  # _lang, or _inherited when the document has no xml:lang
+        self.lang = lang  # xml_lang, or inherited_lang when the document has no xml:lang
         self.rss_item: dict[str, Callable[[etree._Element, _Dict, _State], None]] = {
             "title": self._rss_title,
             "link": self._rss_link,
@@ -455,9 +454,11 @@ class _Reader:
         e[key + "_parsed"] = rfc822_tuple(value)
 
     def _category(self, el: etree._Element, e: _Dict, state: _State) -> None:
-        attrs = lower_attributes(el)
-        term, label = attrs.get("term"), attrs.get("label")
-        add_tag(e, term, attrs.get("scheme", attrs.get("domain")), label)
+        if attrs := lower_attributes(el):
+            term, label = attrs.get("term"), attrs.get("label")
+            add_tag(e, term, attrs.get("scheme", attrs.get("domain")), label)
+        else:  # add_tag(e, None, None, None), for most categories
+            e.setdefault("tags", [])
         value = repaired(text_only(el).strip())
         if value:
             tags = e["tags"]
@@ -486,7 +487,7 @@ class _Reader:
 class _State:
     """Per item/entry state feedparser keeps on its parser object."""
 
-    def __init__(self, lang: str | None, read_lang: _Lang) -> None:
+    def __init__(self, lang: str | None, read_lang: LangReader) -> None:
         self.lang = lang
         self.read_lang = read_lang
         self.has_content = False
@@ -506,17 +507,6 @@ def _ignored(el: etree._Element, e: _Dict, state: _State) -> None:
 
 def _channel_ignored(reader: _Reader, el: etree._Element, feed: _Dict, lang: str | None) -> None:
     _ignored(el, feed, _State(lang, reader.lang))
-
-
-def _lang(el: etree._Element, inherited: str | None) -> str | None:
-    own = el.get(_XML_LANG)
-    if own is None:
-        return inherited
-    return own or None
-
-
-def _inherited(el: etree._Element, inherited: str | None) -> str | None:
-    return inherited
 
 
 def _language(lang: str | None) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html.entities
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,11 +20,13 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 __all__ = [
+    "LangReader",
     "Unsupported",
     "add_tag",
     "child_elements",
     "content_type",
     "enforce_href",
+    "inherited_lang",
     "looks_like_html",
     "lower_attributes",
     "no_base",
@@ -38,6 +40,7 @@ __all__ = [
     "text_only",
     "whitespace_only",
     "xhtml_value",
+    "xml_lang",
 ]
 
 _Dict = dict[str, Any]
@@ -89,6 +92,22 @@ _XML_ATTRIBUTE = re.compile(rb"xml:(base|lang)")
 
 class Unsupported(Exception):
     """The document has something this reader cannot promise to read as feedparser does."""
+
+
+LangReader = Callable[[etree._Element, "str | None"], "str | None"]
+
+
+def xml_lang(el: etree._Element, inherited: str | None) -> str | None:
+    """The language in effect at `el`: its xml:lang ("" unsets it), else `inherited`."""
+    own = el.get(_XML_LANG)
+    if own is None:
+        return inherited
+    return own or None
+
+
+def inherited_lang(el: etree._Element, inherited: str | None) -> str | None:
+    """xml_lang for a document screen() found without xml:lang."""
+    return inherited
 
 
 def screen(data: bytes, namespaces: Mapping[str, str]) -> bool:
@@ -171,7 +190,7 @@ def sync_author_detail(context: _Dict) -> None:
     author, email = context.get("author"), None
     if not author:
         return
-    match = _EMAIL.search(author)
+    match = _EMAIL.search(author) if "@" in author else None  # most authors are names
     if match:
         email = match.group(0)
         author = author.replace(email, "").replace("()", "").replace("<>", "")
@@ -239,7 +258,9 @@ def repaired(value: str) -> str:
 
 def resolve_uri(uri: str) -> str:
     match = _URI_FIXER.match(uri) if "://" in uri else None
-    return uri[: match.end(1)] + uri[match.end(2) :] if match else uri
+    if match is None or match.end(2) == match.end(1):
+        return uri  # most URIs have no extra slash to drop: no new string for them
+    return uri[: match.end(1)] + uri[match.end(2) :]
 
 
 def content_type(kind: str) -> str:
