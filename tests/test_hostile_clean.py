@@ -92,6 +92,7 @@ def rss(items: str, prolog: str = '<?xml version="1.0" encoding="utf-8"?>\n') ->
         "<item><description><![CDATA[<author>x</author> &nbsp;]]></description></item>",
         "<item><!-- <author> --><?pi x?></item>",
         "<item>" + "<category>c</category>" * 200 + "</item>",
+        "<item><itunes:keywords>" + "k" * 2048 + "</itunes:keywords></item>",
     ],
 )
 def test_clean_shapes(items: str) -> None:
@@ -121,8 +122,8 @@ def test_clean_prologs_and_encodings(body: bytes, charset: str | None) -> None:
         "<item><dc:creator>&LT;</dc:creator></item>",  # names are case-sensitive
         "<item><dc:creator>AT&T;</dc:creator></item>",
         "<item><Author>x</author><author>" + "a" * 200 + "</Author></item>",
-        "<item><author x='1'>a</author></item>",
-        "<item><itunes:keywords>" + "k," * 1100 + "</itunes:keywords></item>",
+        "<item><itunes:keywords>" + "k" * 2049 + "</itunes:keywords></item>",
+        "<item><author<![CDATA[x]]>>" + "a" * 200 + "</author></item>",  # a start in masked
         "<item>" + "<category>c</category>" * 251 + "</item>",
         "<item><title>&#1;&#xFFFE;</title></item>",
         "<item><title>\x01</title></item>",
@@ -131,6 +132,8 @@ def test_clean_prologs_and_encodings(body: bytes, charset: str | None) -> None:
     ],
 )
 def test_shapes_the_full_steps_change_are_declined(items: str) -> None:
+    prepared = full(rss(items), None, MAX_ENTRIES)
+    assert prepared is None or prepared.repairs  # refused or repaired
     assert xmlprep._clean(rss(items), None, MAX_ENTRIES) is None
 
 
