@@ -17,8 +17,9 @@ elements checked against feedparser: those it reads, and those feedparser files 
 keys nobody reads (slash:comments, itunes:duration...); attributes it does not know on
 an element it reads; markup or comments inside text elements; a second copy of a
 single-valued element; dates, xhtml and namespace declarations it cannot read exactly
-as feedparser does; C1 controls (feedparser maps them to cp1252). parse.py's gate keeps
-DOCTYPEs, entities, xml:base and repaired documents away from it.
+as feedparser does; C1 controls (feedparser maps them to cp1252); DOCTYPEs, entities
+and xml:base (fastquirks.screen, before parsing). parse.py's gate keeps documents
+xmlprep repaired away from it.
 """
 
 from __future__ import annotations
