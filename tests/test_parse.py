@@ -5,11 +5,13 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feedhub import rawfeed
 from feedhub.errors import ParseError
 from feedhub.models import Author, Enclosure, ParsedFeed, RawText
 from feedhub.parse import discover_feed_links, parse_document
@@ -406,3 +408,51 @@ def test_any_bytes_give_a_feed_or_parse_error(body: bytes) -> None:
     except ParseError:
         return
     assert pickle.loads(pickle.dumps(feed)) == feed
+
+
+# --- rawfeed: the text of a detail, as before its fast paths ------------------------
+
+
+def detail_text_before(detail: dict[str, object], document_base: str) -> RawText | None:
+    """rawfeed._raw_text_from_detail as it was before it skipped work (the reference)."""
+    value = rawfeed.strip_controls(str(detail.get("value") or ""))
+    if not value.strip():
+        return None
+    kind = str(detail.get("type") or "text/html").lower()
+    if kind not in ("text/html", "application/xhtml+xml"):
+        if not kind.startswith("text/"):
+            return None
+        kind = "text/plain"
+    own_base = str(detail.get("base") or "")
+    try:
+        base = urljoin(document_base, own_base) if document_base else own_base
+    except ValueError:
+        base = document_base
+    return RawText(value=value, type=kind, base=base or None)
+
+
+ODD_VALUES = st.sampled_from(
+    [
+        *(None, "", " \n", "x", "a\r\nb\rc", "\x01x\ud800", 0, 1, [], ["x"], "TEXT/HTML"),
+        *("text/plain", "Text/Plain", "application/xhtml+xml", "image/png", "text/markdown"),
+        *("http://[::", "rel/", "https://b.example/d/"),
+    ]
+)
+
+
+@given(
+    st.dictionaries(st.sampled_from(["value", "type", "base", "language"]), ODD_VALUES),
+    st.sampled_from(["", "https://f.example/x", "http://[::"]),
+)
+def test_detail_text_is_what_it_was(detail: dict[str, object], document_base: str) -> None:
+    try:
+        expected: RawText | type[Exception] | None = detail_text_before(detail, document_base)
+    except Exception as exc:  # the same exception, whatever it is
+        expected = type(exc)
+    try:
+        got: RawText | type[Exception] | None = rawfeed._raw_text_from_detail(
+            detail, document_base, False
+        )
+    except Exception as exc:
+        got = type(exc)
+    assert got == expected
