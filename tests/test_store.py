@@ -270,3 +270,20 @@ def test_sqlite_fast_insert_writes_what_the_core_insert_writes(tmp_path: Path) -
     a, b = ({n: v for n, v in zip(names, row, strict=True) if n not in skip} for row in stored)
     assert a == b
     assert all(e.entry.authors == full.authors for e in store.iter_entries(EntryFilter()))
+
+
+def test_dedup_and_retention_find_copies_by_index_not_by_scanning(tmp_path: Path) -> None:
+    # Recording a duplicate rewrites the copies of the losing original, retention
+    # clears pointers to removed originals: without an index on duplicate_of each
+    # scanned every entry (1.4 s per duplicate at 500,000 entries).
+    store = Store.open(f"sqlite:///{tmp_path / 'f.db'}")
+    statements = [
+        "UPDATE entries SET duplicate_of = 5 WHERE id IN (1, 2) OR duplicate_of IN (1, 2)",
+        "UPDATE entries SET duplicate_of = NULL WHERE duplicate_of IN (3, 4)",
+    ]
+    with store.engine.connect() as conn:
+        for statement in statements:
+            plan = " / ".join(
+                row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement)
+            )
+            assert "SCAN entries" not in plan and "ix_entries_duplicate_of" in plan, plan

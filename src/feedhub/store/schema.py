@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -156,6 +156,8 @@ entries = Table(
     Index("ix_entries_canonical_link", "canonical_link"),
     Index("ix_entries_key_hash", "key_hash"),  # the same guid from another source
     Index("ix_entries_title_norm", "title_norm"),
+    # Copies of an original are found by it when dedup or retention rewrites them.
+    Index("ix_entries_duplicate_of", "duplicate_of"),
 )
 
 # Manual curation, by output; output "*" hides an entry everywhere.
