@@ -42,6 +42,7 @@ class Sample:
     stdout: str
     stderr: str
     timed_out: bool = False
+    peak_pss_mb: float = 0.0  # proportional: pages shared by processes of the tree count once
 
     @property
     def ok(self) -> bool:
@@ -61,6 +62,20 @@ def _usage(pid: int) -> tuple[int, int] | None:
         return int(fields[21]) * PAGE_KB, int(fields[11]) + int(fields[12])
     except (IndexError, ValueError):
         return None
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size (KiB) from /proc/PID/smaps_rollup: a page shared by n
+    processes counts 1/n in each. Summing RSS instead counts the forkserver's
+    preloaded modules once per parser worker forked from it."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _descendants(root: int) -> set[int]:
@@ -90,6 +105,7 @@ class _TreeSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self.ticks: dict[int, int] = {}  # pid -> its own CPU ticks when last seen
         self.stop = threading.Event()
 
@@ -105,13 +121,15 @@ class _TreeSampler(threading.Thread):
             if now >= next_scan:
                 tree = _descendants(self.pid)
                 next_scan = now + RESCAN_EVERY
-            total = 0
+            total = pss = 0
             for pid in (self.pid, *tree):
                 usage = _usage(pid)
                 if usage is not None:
                     total += usage[0]
+                    pss += _pss_kb(pid)
                     self.ticks[pid] = usage[1]
             self.peak_kb = max(self.peak_kb, total)
+            self.peak_pss_kb = max(self.peak_pss_kb, pss)
             self.stop.wait(SAMPLE_EVERY)
 
 
@@ -179,6 +197,7 @@ def run_measured(
         return Sample(
             seconds=report["seconds"],
             peak_rss_mb=max(report["maxrss_kb"], sampler.peak_kb) / 1024,
+            peak_pss_mb=sampler.peak_pss_kb / 1024,
             cpu_seconds=max(report["cpu_s"], sampler.cpu_seconds),
             returncode=report["returncode"],
             stdout=Path(out.name).read_bytes().decode(errors="replace"),

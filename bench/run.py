@@ -53,6 +53,7 @@ class Row:
     samples: list[float] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    peak_pss_mb: float = 0.0
     entries: int | None = None  # entries new at the farm per run (what a reader must store)
     reported: int | None = None  # entries the tool said it stored (feedhub) or parsed
     requests: dict[str, int] = field(default_factory=dict)  # farm counts of the last run
@@ -73,6 +74,7 @@ class Row:
                 self.stopped_after = sample.seconds
             self.failures.append(f"{reason} after {sample.seconds:.1f} s: {sample.stderr[-300:]}")
         self.peak_rss_mb = max(self.peak_rss_mb, sample.peak_rss_mb)
+        self.peak_pss_mb = max(self.peak_pss_mb, sample.peak_pss_mb)
         if requests is not None:
             self.requests = {k: v for k, v in requests.items() if v}
 
@@ -233,7 +235,7 @@ class Bench:
         self.say(
             f"  {scenario:<10} {self.tool_name(tool):<36} {sample.seconds:7.2f} s"
             f"  cpu {sample.cpu_seconds:6.2f} s  {sample.peak_rss_mb:5.0f} MB"
-            f"  {_requests_text(stats)}  entries {row.reported}"
+            f" (pss {sample.peak_pss_mb:.0f})  {_requests_text(stats)}  entries {row.reported}"
             + ("" if sample.ok else "  FAILED: " + (sample.stderr.strip()[-200:] or "?"))
         )
 
@@ -263,7 +265,7 @@ class Bench:
             self.say(
                 f"  build      feedhub build ({len(bench_outputs(self.spec))} outputs)"
                 f"{'':<11} {sample.seconds:7.2f} s  cpu {sample.cpu_seconds:6.2f} s"
-                f"  {sample.peak_rss_mb:5.0f} MB  "
+                f"  {sample.peak_rss_mb:5.0f} MB (pss {sample.peak_pss_mb:.0f})  "
                 f"{sample.stdout.strip()[-80:] if sample.ok else 'FAILED: ' + sample.stderr[-200:]}"
             )
 
@@ -389,7 +391,7 @@ class Bench:
 
     def table(self) -> str:
         header = ("scenario", "tool", "median", "min-max", "CPU", "feedhub speedup", "entries/s")
-        header += ("peak RSS", "requests", "target", "met")
+        header += ("peak RSS", "peak PSS", "requests", "target", "met")
         lines = [header]
         for row in self.rows:
             summary = row.summary
@@ -412,6 +414,7 @@ class Bench:
             lines.append(
                 (row.scenario, self.tool_name(row.tool), median, spread, cpu, speedup, rate,
                  f"{row.peak_rss_mb:.0f} MB" if row.peak_rss_mb else "-",
+                 f"{row.peak_pss_mb:.0f} MB" if row.peak_pss_mb else "-",
                  _requests_text(row.requests), row.target, met)
             )  # fmt: skip
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -449,6 +452,7 @@ class Bench:
                     "median_s": round(r.summary.median, 3) if r.summary else None,
                     "entries": r.entries,
                     "peak_rss_mb": round(r.peak_rss_mb, 1),
+                    "peak_pss_mb": round(r.peak_pss_mb, 1),
                     "requests": r.requests,
                     "feedhub_speedup": round(r.speedup, 2) if r.speedup else None,
                     "target": r.target,
