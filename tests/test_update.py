@@ -336,3 +336,31 @@ def test_a_slow_writer_holds_fetches_back_instead_of_queueing_batches(
     assert (summary.fetched, summary.entries_new) == (24, 48)
     assert store.seen_storing and max(store.seen_storing) <= feedhub.update.MAX_BATCHES_STORING
     assert len(store.seen_storing) > 1  # batches, not one write at the end
+
+
+def test_the_parser_pool_starts_with_a_run_that_will_parse_and_not_with_a_run_of_304s(
+    db_url: str,
+    tmp_path: Path,
+    feed_server: FeedServer,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import feedhub.workers
+
+    started: list[int] = []
+
+    class CountingPool(feedhub.workers.ParsePool):  # type: ignore[type-arg]
+        def __init__(self, *args: object, **kw: object) -> None:
+            started.append(1)
+            super().__init__(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(feedhub.workers, "ParsePool", CountingPool)
+    feed_server.documents["/a.xml"] = Document(feed(2))
+    config = make_config(db_url, tmp_path, feed_server, "/a.xml")
+    up, _ = updater(config, clock)
+    assert up.run().entries_new == 2
+    assert started == [1]  # new sources: booted at once, overlapping the fetches
+    clock.advance(hours=2)
+    up, _ = updater(config, clock)
+    assert up.run(force=True).not_modified == 1
+    assert started == [1]  # every source had validators and answered 304: never booted
