@@ -305,8 +305,8 @@ class _SlowWriterStore(Store):
     seen_storing: list[int]
 
     def save_fetches(self, attempts):  # type: ignore[no-untyped-def]
-        assert self.updater is not None
-        self.seen_storing.append(len(self.updater._storing))
+        assert self.updater is not None and self.updater._batches is not None
+        self.seen_storing.append(self.updater._batches.batches_in_hand)
         threading.Event().wait(0.05)
         return super().save_fetches(attempts)
 
@@ -320,10 +320,10 @@ def test_a_slow_writer_holds_fetches_back_instead_of_queueing_batches(
 ) -> None:
     # One small batch per source and a timer that fires at once: the writer is the
     # bottleneck, and at most two batches may be handed over at any time.
-    import feedhub.update
+    import feedhub.batches
 
-    monkeypatch.setattr(feedhub.update, "FLUSH_ENTRIES", 1)
-    monkeypatch.setattr(feedhub.update, "FLUSH_SECONDS", 0.001)
+    monkeypatch.setattr(feedhub.batches, "FLUSH_ENTRIES", 1)
+    monkeypatch.setattr(feedhub.batches, "FLUSH_SECONDS", 0.001)
     paths = [f"/s{i}.xml" for i in range(24)]
     for path in paths:
         feed_server.documents[path] = Document(feed(2))
@@ -334,7 +334,7 @@ def test_a_slow_writer_holds_fetches_back_instead_of_queueing_batches(
     store.updater = up
     summary = up.run()
     assert (summary.fetched, summary.entries_new) == (24, 48)
-    assert store.seen_storing and max(store.seen_storing) <= feedhub.update.MAX_BATCHES_STORING
+    assert store.seen_storing and max(store.seen_storing) <= feedhub.batches.MAX_BATCHES
     assert len(store.seen_storing) > 1  # batches, not one write at the end
 
 

@@ -17,14 +17,14 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from feedhub.errors import ConfigError, DatabaseBusy, ParseError, StoreError
+from feedhub.batches import BatchWriter, Stored
+from feedhub.errors import ConfigError, ParseError, StoreError
 from feedhub.fetch import Fetcher
 from feedhub.models import (
     Config,
@@ -54,16 +54,6 @@ if TYPE_CHECKING:  # imported when the first body is parsed: a run of 304s never
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("feedhub.update")
-
-
-# Fetched sources are stored in batches (Store.save_fetches): at most this many
-# entries or sources wait, for at most this long. With the batches in the writer's
-# hands, 1,500 entries keep a cold fetch of the bench farm under 250 MB (2,500: 251 MB)
-# at the same speed; fewer would mean more commits, each an FTS5 merge.
-FLUSH_ENTRIES = 1500
-FLUSH_SOURCES = 100
-FLUSH_SECONDS = 1.0
-MAX_BATCHES_STORING = 2  # one being written, one waiting for the writer
 
 
 class Progress(Protocol):
@@ -120,10 +110,10 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
-class _Pending:
-    """A fetch attempt decided on, waiting to be stored with others."""
+class _Decided:
+    """What a fetch attempt came to, kept for reporting once the attempt is stored."""
 
-    attempt: Attempt
+    source: str
     outcome: Outcome
     state: SourceState
     summary: RunSummary
@@ -201,11 +191,7 @@ class Updater:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.progress = progress
         self.source_configs = {s.name: s for s in config.sources}
-        self._pending: list[_Pending] = []
-        self._pending_entries = 0
-        self._flush_timer: asyncio.TimerHandle | None = None
-        self._storing: set[asyncio.Task[None]] = set()
-        self._writer: ThreadPoolExecutor | None = None  # one per fetch_claimed
+        self._batches: BatchWriter[_Decided] | None = None  # one per fetch_claimed
 
     # --- a run -------------------------------------------------------------
 
@@ -235,13 +221,10 @@ class Updater:
         Fetches stay concurrent while documents are parsed on every core: each
         result becomes a task, bounded so that at most a few bodies per parser
         process wait in memory. Results are stored in batches by one writer
-        thread, so two batches never interleave and the event loop keeps the
-        parsers fed while the database works (it stalled them for the whole
-        write when the loop wrote itself; bench/).
+        thread (batches.py), so the event loop keeps the parsers fed meanwhile.
         """
         if self.progress:
             self.progress.start(len(rows))
-        by_name = {r.name: r for r in rows}
         # The pool (and its forkserver) starts on the first body to parse: a run
         # of 304s never pays for it. A source with no validators yet will send a
         # body for sure, so then the forkserver boots now, its ~0.3 s of imports
@@ -251,31 +234,32 @@ class Updater:
             from feedhub.workers import ParsePool
 
             self._pool = ParsePool()
-        self._writer = writer = ThreadPoolExecutor(1, thread_name_prefix="feedhub-store")
         try:
-            if rows:
-                requests = interleave_by_host(
-                    [FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows],
-                    lambda request: urlsplit(request.url).hostname or "",
-                )
-                waiting = asyncio.Semaphore(2 * (os.cpu_count() or 2))
-                async with Fetcher(self.config.settings) as fetcher, asyncio.TaskGroup() as group:
-                    async for result in fetcher.fetch_all(requests):
-                        await waiting.acquire()
-                        task = group.create_task(
-                            self.update_source(by_name[result.source_name], result, summary)
-                        )
-                        task.add_done_callback(lambda _: waiting.release())
+            async with BatchWriter(self.store, self._stored) as self._batches:
+                await self._fetch_all(rows, summary)
         finally:
-            try:
-                await self._drain()  # what was fetched is stored, even when cancelled
-            finally:
-                writer.shutdown(wait=True)
-                self._writer = None
+            self._batches = None
             if self._pool is not None and self._pool is not self.parser:
                 self._pool.close()
             self._pool = None
             self.store.release(sorted(r.id for r in rows), worker=self.worker_id)
+
+    async def _fetch_all(self, rows: Sequence[SourceRow], summary: RunSummary) -> None:
+        if not rows:
+            return
+        by_name = {r.name: r for r in rows}
+        requests = interleave_by_host(
+            [FetchRequest(r.name, r.url, r.etag, r.last_modified) for r in rows],
+            lambda request: urlsplit(request.url).hostname or "",
+        )
+        waiting = asyncio.Semaphore(2 * (os.cpu_count() or 2))
+        async with Fetcher(self.config.settings) as fetcher, asyncio.TaskGroup() as group:
+            async for result in fetcher.fetch_all(requests):
+                await waiting.acquire()
+                task = group.create_task(
+                    self.update_source(by_name[result.source_name], result, summary)
+                )
+                task.add_done_callback(lambda _: waiting.release())
 
     async def build_changed(self, summary: RunSummary) -> None:
         """Rebuild what changed, in one place at a time across all workers, then
@@ -401,76 +385,13 @@ class Updater:
                              parser=parsed.parser)  # fmt: skip
         update = replace(update, **change)  # type: ignore[arg-type]
         entries = parsed.entries if parsed else ()
-        self._pending.append(_Pending(Attempt(row, update, entries, now), outcome, state, summary))
-        self._pending_entries += len(entries)
-        if self._pending_entries >= FLUSH_ENTRIES or len(self._pending) >= FLUSH_SOURCES:
-            # Back pressure: while the writer has its fill of batches, parsed entries
-            # wait here (a bounded few fetch tasks' worth) instead of piling up.
-            while len(self._storing) >= MAX_BATCHES_STORING:
-                await asyncio.wait(self._storing, return_when=asyncio.FIRST_COMPLETED)
-            self._start_flush()
-        elif self._flush_timer is None:
-            loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(FLUSH_SECONDS, self._flush_when_idle)
+        assert self._batches is not None, "sources are updated within fetch_claimed"
+        decided = _Decided(row.name, outcome, state, summary)
+        await self._batches.add(Attempt(row, update, entries, now), decided)
 
-    def _flush_when_idle(self) -> None:
-        """The timer's flush: a small batch is worth storing now only when the writer
-        has room. Otherwise pending attempts keep gathering until the size bound hands
-        them over under back pressure: a writer slower than the fetches (10,000
-        sources on one disk) made the timer queue a batch a second, without bound."""
-        self._flush_timer = None
-        if len(self._storing) < MAX_BATCHES_STORING:
-            self._start_flush()
-        elif self._pending:  # look again later; the next result may come much later
-            loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(FLUSH_SECONDS, self._flush_when_idle)
-
-    def _start_flush(self) -> None:
-        """Hand the pending attempts to the writer thread as one batch."""
-        batch, self._pending, self._pending_entries = self._pending, [], 0
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._store_batch(batch))
-            self._storing.add(task)
-            task.add_done_callback(self._storing.discard)
-
-    async def _drain(self) -> None:
-        self._start_flush()
-        while self._storing:
-            await asyncio.gather(*self._storing)
-
-    async def _store_batch(self, batch: list[_Pending]) -> None:
-        loop = asyncio.get_running_loop()
-        assert self._writer is not None, "batches are stored within fetch_claimed"
-        counts = await loop.run_in_executor(self._writer, self._save_batch, batch)
-        for pending, count in zip(batch, counts, strict=True):
-            self._stored(pending, count)
-
-    def _save_batch(self, batch: list[_Pending]) -> list[tuple[int, int] | StoreError]:
-        """Store the attempts in one transaction (Store.save_fetches); in the writer thread.
-
-        Should that fail, each is stored alone, so that one source's data that the
-        database refuses never costs the others theirs.
-        """
-        counts: list[tuple[int, int] | StoreError]
-        try:
-            counts = list(self.store.save_fetches([p.attempt for p in batch]))
-        except StoreError as exc:
-            one_by_one = len(batch) > 1 and not isinstance(exc, DatabaseBusy)
-            counts = [self._save_alone(p.attempt) for p in batch] if one_by_one else [exc]
-        return counts
-
-    def _save_alone(self, attempt: Attempt) -> tuple[int, int] | StoreError:
-        try:
-            return self.store.save_fetches([attempt])[0]
-        except StoreError as exc:
-            return exc
-
-    def _stored(self, pending: _Pending, count: tuple[int, int] | StoreError) -> None:
+    def _stored(self, decided: _Decided, count: Stored) -> None:
         name, summary, outcome, state = (
-            pending.attempt.source.name, pending.summary, pending.outcome, pending.state,
+            decided.source, decided.summary, decided.outcome, decided.state,
         )  # fmt: skip
         if isinstance(count, StoreError):
             summary.failed += 1
