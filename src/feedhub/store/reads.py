@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, type_coerce
 from sqlalchemy.engine import Connection
@@ -21,6 +21,8 @@ from sqlalchemy.types import NullType
 from feedhub.models import Author, Enclosure, Entry, SourceInfo, StoredEntry
 from feedhub.store.records import EntryFilter
 from feedhub.store.schema import entries, sources
+
+_T = TypeVar("_T")
 
 # From two sources on, walking the (date, source) index beats merging per-source
 # indexes; one source is served in order by its own (source, date) index.
@@ -194,25 +196,22 @@ class _Reader:
         return StoredEntry(row_id, short_id, public_id, source, entry, first, changed)
 
     def _authors(self, value: Any) -> tuple[Author, ...]:
-        if not isinstance(value, str):
-            return tuple(Author(**a) for a in value or ())
-        found = self.authors.get(value)
-        if found is None:
-            found = self.authors[value] = tuple(Author(**a) for a in json.loads(value) or ())
-        return found
+        return _decoded(self.authors, value, lambda items: tuple(Author(**a) for a in items))
 
     def _categories(self, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, str):
-            return tuple(value or ())
-        found = self.categories.get(value)
-        if found is None:
-            found = self.categories[value] = tuple(json.loads(value) or ())
-        return found
+        return _decoded(self.categories, value, tuple)
 
     def _enclosures(self, value: Any) -> tuple[Enclosure, ...]:
-        if not isinstance(value, str):
-            return tuple(Enclosure(**e) for e in value or ())
-        found = self.enclosures.get(value)
-        if found is None:
-            found = self.enclosures[value] = tuple(Enclosure(**e) for e in json.loads(value) or ())
-        return found
+        return _decoded(self.enclosures, value, lambda items: tuple(Enclosure(**e) for e in items))
+
+
+def _decoded(cache: dict[str, _T], value: Any, build: Callable[[list[Any]], _T]) -> _T:
+    """A JSON column's value as built by `build`, once per distinct text: the driver
+    returns text (SQLite) or decoded lists (PostgreSQL), and most rows repeat a few
+    author and category lists."""
+    if not isinstance(value, str):
+        return build(value or [])
+    found = cache.get(value)
+    if found is None:
+        found = cache[value] = build(json.loads(value) or [])
+    return found

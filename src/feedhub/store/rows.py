@@ -19,7 +19,7 @@ from sqlalchemy import Row, Table, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from feedhub.curate import TITLE_WINDOW, canonical_url, dedup_title
-from feedhub.models import Author, Enclosure, Entry, SourceInfo, StoredEntry
+from feedhub.models import Entry
 from feedhub.searchtext import search_text
 from feedhub.store.schema import entries
 
@@ -168,31 +168,6 @@ def entry_values(
         "guid_is_permalink": entry.guid_is_permalink,
         "content_hash": entry.content_hash,
     }
-
-
-def stored_entry(row: Row[Any]) -> StoredEntry:
-    entry = Entry(
-        key=row.key,
-        title=row.title,
-        link=row.link,
-        published=row.published,
-        updated=row.updated,
-        authors=tuple(Author(**a) for a in row.authors or ()),
-        categories=tuple(row.categories or ()),
-        summary=row.summary,
-        content=row.content,
-        enclosures=tuple(Enclosure(**e) for e in row.enclosures or ()),
-        comments=row.comments,
-        language=row.language,
-        guid_is_permalink=row.guid_is_permalink,
-        content_hash=row.content_hash,
-    )
-    source = SourceInfo(
-        row.source_name, row.source_url, row.source_title, row.source_link, row.source_feed_id
-    )
-    return StoredEntry(
-        row.id, row.short_id, row.public_id, source, entry, row.first_seen_at, row.changed_at
-    )
 
 
 def source_row(row: Row[Any], tags: tuple[str, ...]) -> SourceRow:
